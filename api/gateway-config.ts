@@ -1,0 +1,70 @@
+/**
+ * The rendered gateway config: what the operator writes into a ConfigMap and
+ * `mailgw gateway --config FILE` reads. Everything is resolved: durations in
+ * milliseconds, sizes in bytes, domains as A-labels, CIDRs normalised, the
+ * integration presets applied. The gateway never re-derives a default.
+ */
+import { z } from 'zod';
+import { INTEGRATIONS, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
+
+const ms = z.number().int().min(0);
+const count = z.number().int().min(0);
+
+export const renderedNextHop = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  mxLookup: z.boolean(),
+});
+
+export const gatewayConfig = z.strictObject({
+  version: z.literal(1),
+  gateway: z.strictObject({ namespace: z.string(), name: z.string() }),
+  integration: z.enum(INTEGRATIONS),
+  hostname: z.string().min(1),
+  banner: z.string(),
+  relayHost: renderedNextHop.optional(),
+  localDomains: z.array(z.strictObject({
+    domain: z.string().min(1),
+    includeSubdomains: z.boolean(),
+    routing: renderedNextHop.optional(),
+    source: z.string(),
+  })),
+  trustedNetworks: z.array(z.strictObject({ cidr: z.string(), source: z.string() })),
+  recipientVerification: z.strictObject({
+    mode: z.enum(VERIFICATION_MODES),
+    positiveTtlMs: ms,
+    negativeTtlMs: ms,
+    timeoutMs: ms,
+  }),
+  limits: z.strictObject({
+    messageSize: count,
+    recipientsPerMessage: count,
+    connectionsPerClient: count,
+    connectionsTotal: count,
+    connectionRatePerClient: count,
+    messageRatePerClient: count,
+    idleTimeoutMs: ms,
+    pregreetDelayMs: ms,
+  }),
+  queue: z.strictObject({
+    lifetimeMs: ms,
+    bounceLifetimeMs: ms,
+    minBackoffMs: ms,
+    maxBackoffMs: ms,
+  }),
+  tls: z.strictObject({
+    inbound: z.strictObject({
+      mode: z.enum(TLS_MODES),
+      clientCertificate: z.enum(CLIENT_CERT_MODES),
+      certFile: z.string().optional(),
+      keyFile: z.string().optional(),
+      caFile: z.string().optional(),
+    }),
+    outbound: z.strictObject({ mode: z.enum(TLS_MODES) }),
+  }),
+  proxyProtocol: z.strictObject({ trustedLoadBalancers: z.array(z.string()) }),
+  resolver: z.strictObject({ servers: z.array(z.string()), timeoutMs: ms }),
+});
+
+export type GatewayConfig = z.output<typeof gatewayConfig>;
+export type NextHop = z.output<typeof renderedNextHop>;

@@ -1,0 +1,64 @@
+/**
+ * `mailgw up -f PATH... [--listen 127.0.0.1:2525] [--state-dir DIR] [--gateway NAME]`
+ *
+ * Local mode: reads MailGateway/LocalDomain/TrustedNetwork manifests,
+ * renders them with the operator's renderer and runs the gateway in-process.
+ * Any schema error is printed with its location and nothing starts.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { renderGatewayConfig } from '../operator/render-gateway-config.ts';
+import { Gateway } from '../gateway/gateway.ts';
+import { parseArgs, parseListen, UsageError } from './args.ts';
+import { formatProblem, loadManifests, type Manifests } from './manifest-load.ts';
+import type { GatewayConfig, MailGateway } from '../api/index.ts';
+import { runUntilSignal } from './run-until-signal.ts';
+
+export async function renderLocal(files: string[], gatewayName: string | undefined, stateDir: string): Promise<{ config: GatewayConfig; manifests: Manifests; warnings: string[] } | { errors: string[]; warnings: string[] }> {
+  const manifests = await loadManifests(files);
+  const errors = manifests.problems.filter((p) => p.severity === 'error').map(formatProblem);
+  const warnings = manifests.problems.filter((p) => p.severity === 'warning').map(formatProblem);
+  if (errors.length > 0) return { errors, warnings };
+  const candidates = gatewayName ? manifests.gateways.filter((g) => g.metadata.name === gatewayName) : manifests.gateways;
+  if (candidates.length !== 1) {
+    const names = manifests.gateways.map((g) => g.metadata.name).join(', ') || 'none';
+    return {
+      errors: [candidates.length === 0
+        ? `error: no MailGateway${gatewayName ? ` named ${gatewayName}` : ''} in ${files.join(' ')} (found: ${names})`
+        : `error: several MailGateways (${names}); choose one with --gateway NAME`],
+      warnings,
+    };
+  }
+  const gw: MailGateway = candidates[0]!;
+  const secretName = gw.spec.tls.inbound.certificate?.secretName;
+  const tlsDir = join(stateDir, 'tls');
+  if (secretName) {
+    const ns = gw.metadata.namespace ?? 'default';
+    const secret = manifests.secrets.find((s) => s.name === secretName && s.namespace === ns);
+    if (!secret?.data['tls.crt'] || !secret.data['tls.key']) {
+      return { errors: [`error: MailGateway ${gw.metadata.name}: spec.tls.inbound.certificate.secretName: Secret ${ns}/${secretName} with tls.crt and tls.key not found in the manifests`], warnings };
+    }
+    await mkdir(tlsDir, { recursive: true, mode: 0o700 });
+    for (const key of ['tls.crt', 'tls.key', 'ca.crt']) {
+      if (secret.data[key]) await writeFile(join(tlsDir, key), secret.data[key], { mode: 0o600 });
+    }
+  }
+  return { config: renderGatewayConfig(gw, manifests.domains, manifests.networks, { tlsDir }), manifests, warnings };
+}
+
+export async function cmdUp(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['listen', 'state-dir', 'gateway']);
+  if (args.files.length === 0) throw new UsageError('mailgw up needs -f PATH (manifest files or directories)');
+  const listen = parseListen(args.flags.get('listen') ?? '127.0.0.1:2525');
+  const stateDir = resolve(args.flags.get('state-dir') ?? '.mailgw');
+  const result = await renderLocal(args.files, args.flags.get('gateway'), stateDir);
+  for (const w of result.warnings) console.error(w);
+  if ('errors' in result) {
+    for (const e of result.errors) console.error(e);
+    console.error(`mailgw up: ${result.errors.length} error(s); nothing started`);
+    return 1;
+  }
+  await mkdir(stateDir, { recursive: true });
+  const gateway = await Gateway.start(result.config, { ...listen, stateDir });
+  return runUntilSignal(gateway);
+}

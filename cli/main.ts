@@ -1,0 +1,43 @@
+/**
+ * mailgw command line: dispatches to the subcommands of DESIGN.md (CLI).
+ * Exit codes: 0 ok, 1 invalid input or failure, 2 usage error.
+ */
+import { UsageError } from './args.ts';
+import { cmdGateway } from './cmd-gateway.ts';
+import { cmdUp } from './cmd-up.ts';
+
+const USAGE = `usage: mailgw <command> [options]
+
+commands:
+  up -f PATH... [--listen HOST:PORT] [--state-dir DIR] [--gateway NAME]
+                     run a gateway locally from manifests (no cluster needed)
+  gateway --config FILE [--listen HOST:PORT] [--state-dir DIR]
+                     run a gateway from a rendered config (what a pod runs)
+`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  up: cmdUp,
+  gateway: cmdGateway,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`mailgw: unknown command ${JSON.stringify(name)}\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mailgw ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The gateway process: opens (and recovers) the spool, builds the runtime
+ * from a rendered config, and listens for SMTP.
+ *
+ * Interface: Gateway.start(config, options) → Gateway with address() and
+ * close(). close() stops accepting, lets sessions in flight end (bounded),
+ * then closes the spool.
+ */
+import type { AddressInfo, Server } from 'node:net';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { GatewayConfig } from '../api/index.ts';
+import { createResolver } from './dns-resolver.ts';
+import { ClientLimits } from './listener/client-limits.ts';
+import { createListener } from './listener/listener.ts';
+import { buildTables, type Runtime } from './runtime.ts';
+import { createSmtpServer } from './smtpd/smtpd-server.ts';
+import type { GatewaySmtpServer } from './smtpd/smtp-server-adapter.ts';
+import { Spool } from './spool/spool.ts';
+import { RecipientVerifier } from './verify/rcpt-verify.ts';
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  stateDir: string;
+  logger?: Logger;
+  /** fsync the spool (default true). */
+  durable?: boolean;
+}
+
+export class Gateway {
+  readonly runtime: Runtime;
+  private readonly server: Server;
+  private readonly smtp: GatewaySmtpServer;
+
+  private constructor(runtime: Runtime, server: Server, smtp: GatewaySmtpServer) {
+    this.runtime = runtime;
+    this.server = server;
+    this.smtp = smtp;
+  }
+
+  static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
+    const logger = options.logger ?? pino({ base: { gateway: `${config.gateway.namespace}/${config.gateway.name}` } });
+    const spool = await Spool.open(join(options.stateDir, 'spool'), { durable: options.durable ?? true });
+    const r = spool.recovery;
+    logger.info({
+      event: 'spool-recovered', messages: r.messages.size, qids: [...r.messages.keys()].slice(0, 1000),
+      damagedRanges: r.damagedRanges.length, partials: r.partials.length, mismatched: r.mismatched,
+    }, `spool opened: ${r.messages.size} queued message(s) recovered`);
+    if (r.damagedRanges.length > 0 || r.partials.length > 0) {
+      logger.warn({ event: 'spool-corrupt', damagedRanges: r.damagedRanges, partials: r.partials }, 'unacknowledged or damaged spool data moved to spool/corrupt');
+    }
+    const runtime: Runtime = {
+      config,
+      ...buildTables(config),
+      limits: new ClientLimits(config.limits),
+      spool,
+      verifier: new RecipientVerifier(config, createResolver(config.resolver)),
+      logger,
+    };
+    const smtp = createSmtpServer(() => runtime);
+    const server = createListener(() => runtime, smtp);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const gw = new Gateway(runtime, server, smtp);
+    const addr = gw.address();
+    logger.info({
+      event: 'listening', host: addr.host, port: addr.port, hostname: config.hostname, integration: config.integration,
+      localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
+      recipientVerification: config.recipientVerification.mode,
+    }, `mailgw listening on ${addr.host}:${addr.port}`);
+    return gw;
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server.address() as AddressInfo;
+    return { host: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.smtp.close(() => undefined);
+    });
+    await this.runtime.spool.close();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The SMTP listener: accepts TCP connections, sets TCP_NODELAY, reads the
+ * PROXY header from trusted load balancers (only from them), applies the
+ * connection limits to the real client address, and hands the socket to
+ * smtp-server. Logs refused connections; smtp-server's onClose logs the rest.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Runtime } from '../runtime.ts';
+import type { GatewaySmtpServer } from '../smtpd/smtp-server-adapter.ts';
+import { normalizeClientAddress } from '../policy/network-table.ts';
+import { readProxyHeader } from './proxy-protocol.ts';
+
+const PROXY_HEADER_TIMEOUT_MS = 10_000;
+
+export function sessionId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+function refuse(socket: Socket, line: string): void {
+  socket.on('error', () => undefined);
+  socket.end(`${line}\r\n`);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+export function createListener(runtime: () => Runtime, smtp: GatewaySmtpServer): Server {
+  const handle = async (socket: Socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined); // smtp-server reports errors once it owns the socket
+    const rt = runtime();
+    const sid = sessionId();
+    const peer = normalizeClientAddress(socket.remoteAddress ?? '');
+    let client = peer;
+    let clientPort = socket.remotePort ?? 0;
+    let localAddress = normalizeClientAddress(socket.localAddress ?? '');
+    let localPort = socket.localPort ?? 0;
+    const fromBalancer = rt.loadBalancers.size > 0 && rt.loadBalancers.contains(peer);
+    if (fromBalancer) {
+      try {
+        const header = await readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS);
+        if (header.proxied) {
+          client = normalizeClientAddress(header.remoteAddress!);
+          clientPort = header.remotePort!;
+          localAddress = normalizeClientAddress(header.localAddress!);
+          localPort = header.localPort!;
+        }
+      } catch (err) {
+        rt.logger.warn({ event: 'connect', sid, client: peer, reason: 'proxy-header', err: (err as Error).message }, 'connection refused: bad PROXY header');
+        refuse(socket, '421 4.7.0 Invalid PROXY protocol header');
+        return;
+      }
+    }
+    const trusted = rt.trusted.contains(client);
+    const refusal = rt.limits.connect(client, trusted);
+    if (refusal) {
+      rt.logger.warn({ event: 'connect', sid, client, peer, reason: refusal }, 'connection refused: limit');
+      refuse(socket, `421 4.7.0 ${rt.config.hostname} Error: too many connections from ${client}`);
+      return;
+    }
+    socket.once('close', () => rt.limits.disconnect(client));
+    smtp.accept(socket, {
+      id: sid,
+      remoteAddress: client,
+      remotePort: clientPort,
+      localAddress,
+      localPort,
+      pregreetDelayMs: trusted ? 0 : rt.config.limits.pregreetDelayMs,
+      refuseProxyHeader: !fromBalancer,
+      onProxyRefused: () => rt.logger.warn({ event: 'connect', sid, client, reason: 'proxy-not-allowed' }, 'connection refused: PROXY header from a source that is not a trusted load balancer'),
+    });
+  };
+  return createServer({ noDelay: true }, (socket) => {
+    handle(socket).catch((err: Error) => {
+      runtime().logger.error({ event: 'connect', err: err.message }, 'connection setup failed');
+      socket.destroy();
+    });
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * The gateway's runtime: the rendered config plus the lookup tables and
+ * services built from it once, shared by every SMTP stage. A config reload
+ * (operator issue) swaps the whole object; a session keeps the one it began with.
+ */
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../api/index.ts';
+import { DomainTable } from './policy/domain-table.ts';
+import { NetworkTable } from './policy/network-table.ts';
+import type { ClientLimits } from './listener/client-limits.ts';
+import type { Spool } from './spool/spool.ts';
+import type { RecipientVerifier } from './verify/rcpt-verify.ts';
+
+export interface Runtime {
+  config: GatewayConfig;
+  domains: DomainTable;
+  trusted: NetworkTable;
+  loadBalancers: NetworkTable;
+  limits: ClientLimits;
+  spool: Spool;
+  verifier: RecipientVerifier;
+  logger: Logger;
+}
+
+export function buildTables(config: GatewayConfig): Pick<Runtime, 'domains' | 'trusted' | 'loadBalancers'> {
+  return {
+    domains: new DomainTable(config.localDomains),
+    trusted: new NetworkTable(config.trustedNetworks.map((n) => n.cidr)),
+    loadBalancers: new NetworkTable(config.proxyProtocol.trustedLoadBalancers),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Builds the smtp-server instance from the runtime: ESMTP features, TLS,
+ * timeouts, and thin hooks that call the stage functions (smtpd-mail,
+ * smtpd-rcpt, smtpd-data) and turn their replies into SMTP answers.
+ */
+import { readFileSync } from 'node:fs';
+import type { SMTPServerOptions } from 'smtp-server';
+import type { Runtime } from '../runtime.ts';
+import { GatewaySmtpServer } from './smtp-server-adapter.ts';
+import { replies } from './replies.ts';
+import { type GatewaySession } from './session.ts';
+import { checkMailFrom } from './smtpd-mail.ts';
+import { checkRcptTo } from './smtpd-rcpt.ts';
+import { receiveData } from './smtpd-data.ts';
+
+export function createSmtpServer(runtime: () => Runtime): GatewaySmtpServer {
+  const rt0 = runtime();
+  const cfg = rt0.config;
+  const tls = cfg.tls.inbound;
+  const tlsOn = tls.mode !== 'None' && tls.certFile !== undefined && tls.keyFile !== undefined;
+  const options: SMTPServerOptions = {
+    name: cfg.hostname,
+    banner: cfg.banner,
+    ...(cfg.limits.messageSize > 0 ? { size: cfg.limits.messageSize } : {}),
+    hideSize: false,
+    hidePIPELINING: false,
+    hide8BITMIME: false,
+    hideSMTPUTF8: false,
+    hideENHANCEDSTATUSCODES: false,
+    hideDSN: false,
+    hideSTARTTLS: !tlsOn,
+    disabledCommands: tlsOn ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    authOptional: true,
+    disableReverseLookup: true,
+    socketTimeout: cfg.limits.idleTimeoutMs,
+    closeTimeout: 10_000,
+    logger: false,
+    ...(tlsOn ? {
+      key: readFileSync(tls.keyFile!),
+      cert: readFileSync(tls.certFile!),
+      ...(tls.caFile ? { ca: readFileSync(tls.caFile) } : {}),
+      requestCert: tls.clientCertificate !== 'None',
+      rejectUnauthorized: tls.clientCertificate === 'Require',
+    } : {}),
+    onConnect(session, callback) {
+      const rt = runtime();
+      (session as GatewaySession).mgw = {
+        trusted: rt.trusted.contains(session.remoteAddress),
+        client: session.remoteAddress,
+        messagesAccepted: 0,
+        rejected: 0,
+        startedAt: Date.now(),
+      };
+      callback();
+    },
+    onMailFrom(from, session, callback) {
+      const reply = checkMailFrom(runtime(), session, from);
+      callback(reply ?? null);
+    },
+    onRcptTo(rcpt, session, callback) {
+      checkRcptTo(runtime(), session, rcpt).then((reply) => callback(reply ?? null), (err: Error) => {
+        runtime().logger.error({ event: 'rcpt', sid: session.id, err: err.message }, 'recipient check failed');
+        callback(Object.assign(new Error('4.3.0 Temporary failure, try again later'), { responseCode: 451 }));
+      });
+    },
+    onData(stream, session, callback) {
+      receiveData(runtime(), stream, session).then((message) => callback(null, message), (err: Error) => {
+        if (typeof (err as { responseCode?: number }).responseCode !== 'number') {
+          runtime().logger.error({ event: 'message', sid: session.id, err: err.message }, 'data stage failed');
+          stream.resume();
+          return callback(replies.spoolFailed());
+        }
+        stream.resume();
+        callback(err);
+      });
+    },
+    onClose(session) {
+      const state = (session as GatewaySession).mgw;
+      if (!state) return;
+      runtime().logger.info({
+        event: 'disconnect', sid: session.id, client: state.client, trusted: state.trusted,
+        helo: session.hostNameAppearsAs || undefined, tls: Boolean(session.secure),
+        messages: state.messagesAccepted, rejected: state.rejected, ms: Date.now() - state.startedAt,
+      }, 'session closed');
+    },
+  };
+  return new GatewaySmtpServer(options);
+}
+

@@ -1,0 +1,46 @@
+/**
+ * Types of what the spool stores: the envelope (JSON in the COMMIT record)
+ * and where a message's bytes are.
+ */
+
+export interface DsnRecipientParams {
+  notify?: string[];
+  orcpt?: string;
+}
+
+export interface EnvelopeRecipient {
+  /** The address as accepted (domain as A-label). */
+  address: string;
+  /** Domain the recipient is routed as (A-label, lower case). */
+  domain: string;
+  /** local: a LocalDomain; relay: relayed for a trusted network. */
+  route: 'local' | 'relay';
+  dsn?: DsnRecipientParams;
+}
+
+export interface Envelope {
+  id: string;
+  receivedAt: string;
+  sessionId: string;
+  client: { address: string; port: number; helo: string; tls: boolean };
+  mailFrom: string;
+  mailParams: { body?: string; smtputf8?: boolean; ret?: string; envid?: string; size?: number };
+  rcptTo: EnvelopeRecipient[];
+  /** Bytes of the message as stored (with the gateway's Received header). */
+  size: number;
+  /** CRC-32 of the stored message bytes. */
+  crc: number;
+}
+
+export interface ChunkRef {
+  segment: number;
+  offset: number;
+  length: number;
+}
+
+export interface StoredMessage {
+  id: string;
+  envelope: Envelope;
+  chunks: ChunkRef[];
+  commitSegment: number;
+}

@@ -1,0 +1,111 @@
+/**
+ * Renders one MailGateway with its LocalDomains and TrustedNetworks into the
+ * gateway config (api/gateway-config.ts). Pure: no I/O, no clock; the same
+ * input gives the same output (domains and networks sorted).
+ *
+ * Used by the operator (into a ConfigMap) and by `mailgw up` (in-process), so
+ * local mode runs exactly what a pod would.
+ */
+import {
+  gatewayConfig, normalizeCidr, normalizeHost, parseDuration, parseSize, toALabel,
+  type GatewayConfig, type LocalDomain, type MailGateway, type NextHop, type TrustedNetwork,
+} from '../api/index.ts';
+import { presetFor } from './integration-presets.ts';
+
+export interface RenderOptions {
+  /** Directory where the certificate Secret is mounted (tls.crt, tls.key, ca.crt). */
+  tlsDir?: string;
+}
+
+const DEFAULT_TLS_DIR = '/etc/mailgw/tls';
+
+function nextHop(hop: { host: string; port: number; mxLookup: boolean } | undefined): NextHop | undefined {
+  if (!hop) return undefined;
+  return { host: normalizeHost(hop.host)!, port: hop.port, mxLookup: hop.mxLookup };
+}
+
+function ms(text: string): number {
+  return parseDuration(text)!;
+}
+
+export function belongsTo(gw: MailGateway, ref: { metadata: { namespace?: string | undefined }; spec: { gatewayRef: { name: string } } }): boolean {
+  return ref.spec.gatewayRef.name === gw.metadata.name
+    && (ref.metadata.namespace ?? 'default') === (gw.metadata.namespace ?? 'default');
+}
+
+export function renderGatewayConfig(
+  gw: MailGateway,
+  domains: readonly LocalDomain[],
+  networks: readonly TrustedNetwork[],
+  options: RenderOptions = {},
+): GatewayConfig {
+  const spec = gw.spec;
+  const namespace = gw.metadata.namespace ?? 'default';
+  const preset = presetFor(spec.integration);
+  const hostname = spec.hostname ? toALabel(spec.hostname)! : `${gw.metadata.name}.${namespace}.mailgw`;
+  const tlsDir = options.tlsDir ?? DEFAULT_TLS_DIR;
+  const cert = spec.tls.inbound.certificate;
+
+  const localDomains = domains
+    .filter((d) => belongsTo(gw, d))
+    .map((d) => ({
+      domain: toALabel(d.spec.domain)!,
+      includeSubdomains: d.spec.includeSubdomains,
+      ...(d.spec.routing ? { routing: nextHop(d.spec.routing)! } : {}),
+      source: `LocalDomain/${d.metadata.name}`,
+    }))
+    .sort((a, b) => a.domain.localeCompare(b.domain) || a.source.localeCompare(b.source));
+
+  const trustedNetworks = networks
+    .filter((n) => belongsTo(gw, n))
+    .flatMap((n) => n.spec.cidrs.map((c) => ({ cidr: normalizeCidr(c)!, source: `TrustedNetwork/${n.metadata.name}` })))
+    .sort((a, b) => a.cidr.localeCompare(b.cidr) || a.source.localeCompare(b.source));
+
+  const relayHost = nextHop(spec.relayHost);
+  const config: GatewayConfig = {
+    version: 1,
+    gateway: { namespace, name: gw.metadata.name },
+    integration: spec.integration,
+    hostname,
+    banner: spec.banner ?? 'ESMTP mailgw',
+    ...(relayHost ? { relayHost } : {}),
+    localDomains,
+    trustedNetworks,
+    recipientVerification: {
+      mode: spec.recipientVerification.mode ?? preset.recipientVerificationMode,
+      positiveTtlMs: ms(spec.recipientVerification.positiveTtl),
+      negativeTtlMs: ms(spec.recipientVerification.negativeTtl),
+      timeoutMs: ms(spec.recipientVerification.timeout),
+    },
+    limits: {
+      messageSize: parseSize(spec.limits.messageSize)!,
+      recipientsPerMessage: spec.limits.recipientsPerMessage,
+      connectionsPerClient: spec.limits.connectionsPerClient,
+      connectionsTotal: spec.limits.connectionsTotal,
+      connectionRatePerClient: spec.limits.connectionRatePerClient,
+      messageRatePerClient: spec.limits.messageRatePerClient,
+      idleTimeoutMs: ms(spec.limits.idleTimeout),
+      pregreetDelayMs: ms(spec.limits.pregreetDelay),
+    },
+    queue: {
+      lifetimeMs: ms(spec.queue.lifetime),
+      bounceLifetimeMs: ms(spec.queue.bounceLifetime),
+      minBackoffMs: ms(spec.queue.minBackoff),
+      maxBackoffMs: ms(spec.queue.maxBackoff),
+    },
+    tls: {
+      inbound: {
+        mode: cert ? spec.tls.inbound.mode : 'None',
+        clientCertificate: cert ? spec.tls.inbound.clientCertificate : 'None',
+        ...(cert ? { certFile: `${tlsDir}/tls.crt`, keyFile: `${tlsDir}/tls.key` } : {}),
+        ...(cert && spec.tls.inbound.clientCertificate !== 'None' ? { caFile: `${tlsDir}/ca.crt` } : {}),
+      },
+      outbound: { mode: spec.tls.outbound.mode },
+    },
+    proxyProtocol: {
+      trustedLoadBalancers: [...new Set(spec.proxyProtocol.trustedLoadBalancers.map((c) => normalizeCidr(c)!))].sort(),
+    },
+    resolver: { servers: spec.resolver.servers, timeoutMs: ms(spec.resolver.timeout) },
+  };
+  return gatewayConfig.parse(config);
+}
