@@ -1,0 +1,64 @@
+/**
+ * Test fixtures: build a rendered gateway config from manifest-shaped
+ * objects (through the real schemas and renderer), start a gateway on
+ * 127.0.0.1 port 0 with its log captured in memory.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { localDomain, mailGateway, trustedNetwork, type GatewayConfig } from '../../api/index.ts';
+import { renderGatewayConfig } from '../../operator/render-gateway-config.ts';
+import { Gateway } from '../../gateway/gateway.ts';
+
+export interface Fixture {
+  spec?: Record<string, unknown>;
+  domains?: (string | Record<string, unknown>)[];
+  networks?: string[];
+}
+
+export function buildConfig(f: Fixture): GatewayConfig {
+  const meta = (name: string) => ({ name, namespace: 'test' });
+  const gw = mailGateway.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: meta('gw'), spec: { hostname: 'mx.gateway.test', ...f.spec } });
+  const domains = (f.domains ?? []).map((d, i) => localDomain.parse({
+    apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: meta(`d${i}`),
+    spec: { gatewayRef: { name: 'gw' }, ...(typeof d === 'string' ? { domain: d } : d) },
+  }));
+  const networks = f.networks && f.networks.length > 0
+    ? [trustedNetwork.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: meta('n'), spec: { gatewayRef: { name: 'gw' }, cidrs: f.networks } })]
+    : [];
+  return renderGatewayConfig(gw, domains, networks);
+}
+
+export class LogCapture {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _enc, cb) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+
+  find(pred: (l: Record<string, unknown>) => boolean): Record<string, unknown> | undefined {
+    return this.lines.find(pred);
+  }
+}
+
+export interface Running {
+  gateway: Gateway;
+  port: number;
+  log: LogCapture;
+  stateDir: string;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'mailgw-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startGateway(config: GatewayConfig, stateDir: string = tempDir()): Promise<Running> {
+  const log = new LogCapture();
+  const gateway = await Gateway.start(config, { host: '127.0.0.1', port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream) });
+  return { gateway, port: gateway.address().port, log, stateDir, close: () => gateway.close() };
+}
