@@ -84,6 +84,11 @@ export function createSmtpServer(runtime: () => Runtime): GatewaySmtpServer {
       }, 'session closed');
     },
   };
-  return new GatewaySmtpServer(options);
+  const server = new GatewaySmtpServer(options);
+  // Connection-level errors (TLS handshakes, resets) are the client's problem, never a reason to crash.
+  server.on('error', (err: Error & { remoteAddress?: string; code?: string }) => {
+    runtime().logger.warn({ event: 'session-error', client: err.remoteAddress, code: err.code, err: err.message }, 'session error');
+  });
+  return server;
 }
 
