@@ -138,8 +138,10 @@ export async function loadManifests(paths: readonly string[]): Promise<Manifests
       const result = schema.safeParse(obj);
       if (!result.success) {
         for (const issue of result.error.issues) {
+          // An unknown field is best shown at the field itself.
+          const at = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
           out.problems.push({
-            severity: 'error', file, document, line: lineOf(doc, lines, issue.path), path: formatPath(issue.path),
+            severity: 'error', file, document, line: lineOf(doc, lines, at), path: formatPath(issue.path),
             message: `${String(kind)}: ${issue.message}`,
           });
         }
