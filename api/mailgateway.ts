@@ -30,7 +30,7 @@ export const mailGatewaySpec = z.strictObject({
     .optional()
     .describe('FQDN used in the banner, HELO, Received headers and DSNs. Default: <name>.<namespace>.mailgw.'),
   banner: z.string().max(200).regex(/^[^\r\n]*$/, 'a single line').optional()
-    .describe('Text of the 220 greeting after the hostname. Default: "ESMTP mailgw".'),
+    .describe('Text of the 220 greeting after "<hostname> ESMTP". Default: "mailgw".'),
   relayHost: nextHop.optional()
     .describe('Where mail for non-local domains goes (the edge gateway). Absent: DNS MX of the recipient domain.'),
   recipientVerification: z

@@ -67,7 +67,7 @@ export function renderGatewayConfig(
     gateway: { namespace, name: gw.metadata.name },
     integration: spec.integration,
     hostname,
-    banner: spec.banner ?? 'ESMTP mailgw',
+    banner: spec.banner ?? 'mailgw',
     ...(relayHost ? { relayHost } : {}),
     localDomains,
     trustedNetworks,

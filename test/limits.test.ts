@@ -14,7 +14,7 @@ describe('limits', () => {
     const gw = await startGateway(buildConfig({ ...base, spec: { ...base.spec, limits: { messageSize: 1000 } } }));
     try {
       const c = await SmtpDialog.open(gw.port, '127.0.0.2');
-      await c.read();
+      assert.equal((await c.read())?.lines[0], '220 mx.gateway.test ESMTP mailgw');
       const ehlo = await c.cmd('EHLO client.test');
       assert.ok(ehlo.lines.some((l) => /SIZE 1000$/.test(l)), 'SIZE advertised with the limit');
       for (const ext of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'DSN']) {

@@ -57,8 +57,8 @@ export function tempDir(prefix = 'mailgw-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startGateway(config: GatewayConfig, stateDir: string = tempDir()): Promise<Running> {
+export async function startGateway(config: GatewayConfig, stateDir: string = tempDir(), host = '127.0.0.1'): Promise<Running> {
   const log = new LogCapture();
-  const gateway = await Gateway.start(config, { host: '127.0.0.1', port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream) });
+  const gateway = await Gateway.start(config, { host, port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream) });
   return { gateway, port: gateway.address().port, log, stateDir, close: () => gateway.close() };
 }

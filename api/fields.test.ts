@@ -1,0 +1,31 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { normalizeCidr, normalizeHost, parseDuration, parseSize, toALabel } from './fields.ts';
+
+it('parses durations, sizes, hosts, domains and CIDRs as the manifests write them', () => {
+  assert.equal(parseDuration('30s'), 30_000);
+  assert.equal(parseDuration('1h30m'), 5_400_000);
+  assert.equal(parseDuration('100ms'), 100);
+  assert.equal(parseDuration('72h'), 259_200_000);
+  assert.equal(parseDuration('5'), undefined);
+  assert.equal(parseDuration('-1s'), undefined);
+  assert.equal(parseSize('20Mi'), 20_971_520);
+  assert.equal(parseSize(1000), 1000);
+  assert.equal(parseSize('10G'), 10_000_000_000);
+  assert.equal(parseSize('lots'), undefined);
+  assert.equal(normalizeHost('[2607:f0d0:1002:51::4]'), '2607:f0d0:1002:51::4');
+  assert.equal(normalizeHost('192.168.0.1'), '192.168.0.1');
+  assert.equal(normalizeHost('Edge.Example.COM'), 'edge.example.com');
+  assert.equal(normalizeHost('[edge.example.com]'), undefined);
+  assert.equal(normalizeHost('not a host'), undefined);
+  assert.equal(toALabel('Bücher.Example'), 'xn--bcher-kva.example');
+  assert.equal(toALabel('example.com.'), undefined);
+  assert.equal(toALabel('-bad.example'), undefined);
+  assert.equal(toALabel('1.2.3.4'), undefined);
+  assert.equal(normalizeCidr('10.1.2.3/8'), '10.0.0.0/8');
+  assert.equal(normalizeCidr('192.0.2.1'), '192.0.2.1/32');
+  assert.equal(normalizeCidr('2001:db8::1/32'), '2001:db8::/32');
+  assert.equal(normalizeCidr('::ffff:10.0.0.0/104'), '10.0.0.0/8');
+  assert.equal(normalizeCidr('10.0.0.0/33'), undefined);
+  assert.equal(normalizeCidr('010.0.0.1'), undefined);
+});
