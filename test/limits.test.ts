@@ -95,6 +95,25 @@ describe('limits', () => {
     }
   });
 
+  it('limits connections in total, for trusted clients too', async () => {
+    const gw = await startGateway(buildConfig({ ...base, networks: ['127.0.0.1/32'], spec: { ...base.spec, limits: { connectionsTotal: 2 } } }));
+    const open: SmtpDialog[] = [];
+    try {
+      for (const source of ['127.0.0.1', '127.0.0.6']) {
+        const c = await SmtpDialog.open(gw.port, source);
+        open.push(c);
+        assert.equal((await c.read())?.code, 220);
+      }
+      const third = await SmtpDialog.open(gw.port, '127.0.0.1');
+      open.push(third);
+      assert.equal((await third.read())?.code, 421);
+      assert.ok(gw.log.find((l) => l.event === 'connect' && l.reason === 'connections-total'));
+    } finally {
+      for (const c of open) c.close();
+      await gw.close();
+    }
+  });
+
   it('limits the connection rate and the message rate per client per minute', async () => {
     const gw = await startGateway(buildConfig({ ...base, spec: { ...base.spec, limits: { connectionRatePerClient: 2, messageRatePerClient: 2 } } }));
     try {

@@ -117,6 +117,21 @@ describe('inbound TLS', () => {
     }
   });
 
+  it('client certificate Request: a client without a certificate still gets a session', async () => {
+    const gw = await startGateway(await configWithTls({ mode: 'Attempt', clientCertificate: 'Request' }));
+    try {
+      const c = await SmtpDialog.open(gw.port, '127.0.0.2');
+      await c.read();
+      await c.cmd('EHLO client.test');
+      await c.startTls();
+      assert.equal((await c.cmd('EHLO client.test')).code, 250);
+      assert.equal((await c.cmd('MAIL FROM:<a@sender.test>')).code, 250);
+      c.close();
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('refuses contradictory TLS settings in the manifest', () => {
     assert.throws(() => buildConfig({ spec: { tls: { inbound: { mode: 'Attempt', clientCertificate: 'Require', certificate: { secretName: 'x' } } } } }), /clientCertificate Require needs inbound mode Require/);
     assert.throws(() => buildConfig({ spec: { tls: { inbound: { mode: 'Require' } } } }), /inbound mode Require needs a certificate/);
