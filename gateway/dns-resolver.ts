@@ -33,15 +33,19 @@ async function addressesOf(resolver: Resolver, host: string): Promise<string[]> 
 }
 
 /** Addresses to try for a next hop, in order. An empty list means the name does not exist. */
-export async function resolveNextHop(resolver: Resolver, hop: NextHop): Promise<HopAddress[]> {
+export async function resolveNextHop(resolver: Resolver, hop: NextHop): Promise<HopAddress[] | 'null-mx'> {
   if (!hop.mxLookup) {
     return (await addressesOf(resolver, hop.host)).map((address) => ({ host: hop.host, address, port: hop.port }));
   }
   return resolveMx(resolver, hop.host, hop.port);
 }
 
-/** MX hosts by preference (random among equals), falling back to the domain's A/AAAA (RFC 5321 §5.1). */
-export async function resolveMx(resolver: Resolver, domain: string, port = 25): Promise<HopAddress[]> {
+/**
+ * MX hosts by preference (random among equals), then their addresses;
+ * no MX → the domain's own A/AAAA (RFC 5321 §5.1); a null MX (RFC 7505) →
+ * 'null-mx': the domain accepts no mail. DNS failures (timeout, SERVFAIL) throw.
+ */
+export async function resolveMx(resolver: Resolver, domain: string, port = 25): Promise<HopAddress[] | 'null-mx'> {
   let mx: { exchange: string; priority: number }[] = [];
   try {
     mx = await resolver.resolveMx(domain);
@@ -50,7 +54,7 @@ export async function resolveMx(resolver: Resolver, domain: string, port = 25): 
     if (code !== 'ENODATA' && code !== 'ENOTFOUND') throw err;
   }
   if (mx.length === 0) return (await addressesOf(resolver, domain)).map((address) => ({ host: domain, address, port }));
-  if (mx.some((m) => m.exchange === '' || m.exchange === '.')) return []; // null MX (RFC 7505)
+  if (mx.some((m) => m.exchange === '' || m.exchange === '.')) return 'null-mx';
   const ordered = mx
     .map((m) => ({ ...m, r: Math.random() }))
     .sort((a, b) => a.priority - b.priority || a.r - b.r);

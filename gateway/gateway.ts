@@ -18,6 +18,10 @@ import { createSmtpServer } from './smtpd/smtpd-server.ts';
 import type { GatewaySmtpServer } from './smtpd/smtp-server-adapter.ts';
 import { Spool } from './spool/spool.ts';
 import { RecipientVerifier } from './verify/rcpt-verify.ts';
+import type { Server as HttpServer } from 'node:http';
+import { adminSocketPath, startAdminServer } from './admin/admin-server.ts';
+import { ConnectionCache } from './delivery/smtp-client.ts';
+import { QueueManager } from './queue/queue-manager.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -26,17 +30,23 @@ export interface GatewayOptions {
   logger?: Logger;
   /** fsync the spool (default true). */
   durable?: boolean;
+  /** Run the queue manager (default true); tests of the receive side alone turn it off. */
+  deliver?: boolean;
+  /** Time limit for connecting to a next hop and for its greeting (default 30 s). */
+  connectTimeoutMs?: number;
 }
 
 export class Gateway {
   readonly runtime: Runtime;
   private readonly server: Server;
   private readonly smtp: GatewaySmtpServer;
+  private readonly admin: HttpServer;
 
-  private constructor(runtime: Runtime, server: Server, smtp: GatewaySmtpServer) {
+  private constructor(runtime: Runtime, server: Server, smtp: GatewaySmtpServer, admin: HttpServer) {
     this.runtime = runtime;
     this.server = server;
     this.smtp = smtp;
+    this.admin = admin;
   }
 
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
@@ -50,14 +60,22 @@ export class Gateway {
     if (r.damagedRanges.length > 0 || r.partials.length > 0) {
       logger.warn({ event: 'spool-corrupt', damagedRanges: r.damagedRanges, partials: r.partials }, 'unacknowledged or damaged spool data moved to spool/corrupt');
     }
+    const tables = buildTables(config);
+    const resolver = createResolver(config.resolver);
+    const queue = new QueueManager({
+      config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(),
+      perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+    });
     const runtime: Runtime = {
       config,
-      ...buildTables(config),
+      ...tables,
       limits: new ClientLimits(config.limits),
       spool,
-      verifier: new RecipientVerifier(config, createResolver(config.resolver)),
+      verifier: new RecipientVerifier(config, resolver),
+      queue,
       logger,
     };
+    const admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger);
     const smtp = createSmtpServer(() => runtime);
     const server = createListener(() => runtime, smtp);
     await new Promise<void>((resolve, reject) => {
@@ -67,7 +85,8 @@ export class Gateway {
         resolve();
       });
     });
-    const gw = new Gateway(runtime, server, smtp);
+    const gw = new Gateway(runtime, server, smtp, admin);
+    if (options.deliver !== false) queue.start();
     const addr = gw.address();
     logger.info({
       event: 'listening', host: addr.host, port: addr.port, hostname: config.hostname, integration: config.integration,
@@ -82,11 +101,18 @@ export class Gateway {
     return { host: a.address, port: a.port };
   }
 
+  /**
+   * Graceful stop: no new connections, sessions in flight may finish (bounded
+   * by smtp-server's close timeout, then 421), deliveries in flight may end
+   * (bounded), then the spool is closed. The queue stays for the next start.
+   */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.smtp.close(() => undefined);
     });
+    await this.runtime.queue.stop();
+    await new Promise<void>((resolve) => this.admin.close(() => resolve()));
     await this.runtime.spool.close();
   }
 }

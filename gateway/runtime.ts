@@ -10,6 +10,7 @@ import { NetworkTable } from './policy/network-table.ts';
 import type { ClientLimits } from './listener/client-limits.ts';
 import type { Spool } from './spool/spool.ts';
 import type { RecipientVerifier } from './verify/rcpt-verify.ts';
+import type { QueueManager } from './queue/queue-manager.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -19,6 +20,7 @@ export interface Runtime {
   limits: ClientLimits;
   spool: Spool;
   verifier: RecipientVerifier;
+  queue: QueueManager;
   logger: Logger;
 }
 

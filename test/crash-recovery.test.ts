@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { buildConfig, tempDir } from './helpers/config.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { Spool } from '../gateway/spool/spool.ts';
+import { closedPort } from './helpers/ports.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ROUNDS = Number(process.env.MAILGW_CRASH_ROUNDS ?? 3);
@@ -86,7 +87,9 @@ async function sender(port: number, acked: Map<string, Buffer>, counter: { n: nu
 it(`recovers every acknowledged message after SIGKILL mid-stream (${ROUNDS} rounds, ${SESSIONS} sessions)`, { timeout: 300_000 }, async () => {
   const stateDir = tempDir('mailgw-crash-');
   const configFile = join(stateDir, 'config.json');
-  writeFileSync(configFile, JSON.stringify(buildConfig({ spec: { integration: 'BehindEdgeGateway' }, domains: ['example.com'], networks: ['127.0.0.1/32'] })));
+  // The internal server is down for the whole test (a closed loopback port): every message stays queued.
+  const config = buildConfig({ spec: { integration: 'BehindEdgeGateway' }, domains: [{ domain: 'example.com', routing: { host: '127.0.0.1', port: await closedPort() } }], networks: ['127.0.0.1/32'] });
+  writeFileSync(configFile, JSON.stringify(config));
   const acked = new Map<string, Buffer>();
   const counter = { n: 0 };
   for (let round = 0; round < ROUNDS; round++) {

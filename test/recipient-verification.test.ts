@@ -4,7 +4,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { closedPort } from './helpers/ports.ts';
 import { SMTPServer } from 'smtp-server';
 import { buildConfig, startGateway, type Running } from './helpers/config.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
@@ -28,14 +29,6 @@ async function internalServer(): Promise<{ port: number; probes: string[]; close
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.server.address() as AddressInfo).port;
   return { port, probes, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('recipient verification (RejectUnverified)', () => {

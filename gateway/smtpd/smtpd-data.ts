@@ -53,8 +53,9 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
     throw reply;
   }
   const dsn = session.envelope.dsn as { ret?: string; envid?: string } | undefined;
+  let stored;
   try {
-    await writer.commit({
+    stored = await writer.commit({
       id: tx.qid,
       receivedAt: new Date().toISOString(),
       sessionId: session.id,
@@ -75,6 +76,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
     rt.logger.error({ ...base, code: 452, reply: reply.message, err: (err as Error).message, spool: err instanceof SpoolError }, 'message refused: spool write failed');
     throw reply;
   }
+  rt.queue.enqueue(stored);
   state.messagesAccepted++;
   state.transaction = undefined;
   rt.logger.info({ ...base, code: 250, rcpts: tx.recipients.length }, 'message accepted');

@@ -5,7 +5,7 @@
  *
  *   offset size  field
  *   0      4     magic "MGW1"
- *   4      1     type (1 CHUNK, 2 COMMIT, 3 REMOVE)
+ *   4      1     type (1 CHUNK, 2 COMMIT, 3 REMOVE, 4 STATE)
  *   5      1     id length (bytes of the ASCII queue id)
  *   6      2     reserved, zero
  *   8      4     payload length (uint32 BE)
@@ -15,6 +15,8 @@
  *
  * CHUNK payload: message bytes. COMMIT payload: the envelope as JSON, whose
  * `size` and `crc` cover the message's CHUNK payloads in order. REMOVE: empty.
+ * STATE: the delivery state as JSON (attempts, per-recipient outcome, hold);
+ * the last STATE of a live message wins.
  * A record is valid only if it is complete and its CRC matches.
  */
 import { crc32 } from 'node:zlib';
@@ -23,7 +25,7 @@ export const MAGIC = Buffer.from('MGW1', 'ascii');
 export const HEADER_SIZE = 16;
 export const MAX_PAYLOAD = 64 * 1024 * 1024;
 
-export const RecordType = { Chunk: 1, Commit: 2, Remove: 3 } as const;
+export const RecordType = { Chunk: 1, Commit: 2, Remove: 3, State: 4 } as const;
 export type RecordTypeValue = (typeof RecordType)[keyof typeof RecordType];
 
 export interface DecodedRecord {
@@ -60,7 +62,7 @@ export function decodeRecord(buf: Buffer, offset: number): DecodedRecord | undef
   const type = buf.readUInt8(offset + 4);
   const idLength = buf.readUInt8(offset + 5);
   const payloadLength = buf.readUInt32BE(offset + 8);
-  if (type < 1 || type > 3 || idLength === 0 || payloadLength > MAX_PAYLOAD) return undefined;
+  if (type < 1 || type > 4 || idLength === 0 || payloadLength > MAX_PAYLOAD) return undefined;
   const end = offset + HEADER_SIZE + idLength + payloadLength;
   if (end > buf.length) return undefined;
   let crc = crc32(buf.subarray(offset + 4, offset + 12));

@@ -11,7 +11,7 @@ import { open, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { decodeRecord, resync, RecordType } from './spool-record.ts';
-import type { Envelope, StoredMessage, ChunkRef } from './spool-types.ts';
+import type { ChunkRef, DeliveryState, Envelope, StoredMessage } from './spool-types.ts';
 
 export interface RecoveryReport {
   messages: Map<string, StoredMessage>;
@@ -58,6 +58,7 @@ export async function recoverSpool(segmentsDir: string, corruptDir: string, segP
         offset = next;
         continue;
       }
+      offset += rec.length;
       if (rec.type === RecordType.Chunk) {
         const p = partial.get(rec.id) ?? { chunks: [], size: 0, crc: 0 };
         p.chunks.push({ segment, offset: rec.payloadOffset, length: rec.payloadLength });
@@ -84,8 +85,16 @@ export async function recoverSpool(segmentsDir: string, corruptDir: string, segP
       } else if (rec.type === RecordType.Remove) {
         report.messages.delete(rec.id);
         partial.delete(rec.id);
+      } else if (rec.type === RecordType.State) {
+        const msg = report.messages.get(rec.id);
+        if (!msg) continue;
+        try {
+          msg.state = JSON.parse(buf.toString('utf8', rec.payloadOffset, rec.payloadOffset + rec.payloadLength)) as DeliveryState;
+          msg.stateSegment = segment;
+        } catch {
+          report.damagedRanges.push({ segment, from: rec.payloadOffset, to: rec.payloadOffset + rec.payloadLength });
+        }
       }
-      offset += rec.length;
     }
   }
   // Never acknowledged (the sender saw no 250): kept aside, not delivered.

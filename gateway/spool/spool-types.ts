@@ -32,6 +32,27 @@ export interface Envelope {
   crc: number;
 }
 
+export type RecipientStatus = 'pending' | 'deferred' | 'delivered' | 'failed';
+
+export interface RecipientState {
+  status: RecipientStatus;
+  /** Enhanced status code of the last outcome, e.g. "5.1.1". */
+  statusCode?: string | undefined;
+  /** The next hop's reply or our own explanation, for logs, `mailgw queue list` and DSNs. */
+  diagnostic?: string | undefined;
+  remoteMta?: string | undefined;
+}
+
+/** Delivery state of a queued message (STATE record); absent until the first attempt. */
+export interface DeliveryState {
+  attempts: number;
+  nextAttemptAt: number;
+  held: boolean;
+  /** Index-aligned with envelope.rcptTo. */
+  rcpts: RecipientState[];
+  lastAttemptAt?: number | undefined;
+}
+
 export interface ChunkRef {
   segment: number;
   offset: number;
@@ -43,4 +64,7 @@ export interface StoredMessage {
   envelope: Envelope;
   chunks: ChunkRef[];
   commitSegment: number;
+  state?: DeliveryState | undefined;
+  /** Segment of the last STATE record, which pins it like the data does. */
+  stateSegment?: number | undefined;
 }

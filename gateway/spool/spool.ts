@@ -15,13 +15,14 @@
  * (write, fsync, a segment the message touched broke); the session turns that
  * into 452 4.3.1.
  */
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { SpoolLog, fsyncDir, segmentName, type Location } from './spool-log.ts';
 import { encodeRecord, RecordType } from './spool-record.ts';
 import { readRanges, recoverSpool, type RecoveryReport } from './spool-recover.ts';
-import type { ChunkRef, Envelope, StoredMessage } from './spool-types.ts';
+import type { ChunkRef, DeliveryState, Envelope, StoredMessage } from './spool-types.ts';
 
 export class SpoolError extends Error {
   readonly code = 'ESPOOL';
@@ -56,7 +57,7 @@ export class Spool {
     this.log = new SpoolLog(this.segmentsDir, next, options);
     for (const msg of recovery.messages.values()) {
       this.live.set(msg.id, msg);
-      for (const s of segmentsOf(msg.chunks, msg.commitSegment)) this.ref(s, 1);
+      for (const s of segmentsOf(msg)) this.ref(s, 1);
     }
   }
 
@@ -98,6 +99,48 @@ export class Spool {
     return readRanges(this.segPath, msg.chunks);
   }
 
+  /** A stream of the message's stored bytes (read from the segments, never buffered whole). */
+  createReadStream(id: string): Readable {
+    const msg = this.live.get(id);
+    if (!msg) throw new SpoolError(`no message ${id} in the spool`);
+    const segPath = this.segPath;
+    const chunks = [...msg.chunks];
+    return Readable.from((async function* () {
+      for (const c of chunks) {
+        const fh = await open(segPath(c.segment), 'r');
+        try {
+          let done = 0;
+          while (done < c.length) {
+            const n = Math.min(256 * 1024, c.length - done);
+            const part = Buffer.allocUnsafe(n);
+            const { bytesRead } = await fh.read(part, 0, n, c.offset + done);
+            if (bytesRead === 0) throw new SpoolError(`spool segment ${c.segment} is shorter than expected`);
+            done += bytesRead;
+            yield bytesRead === n ? part : part.subarray(0, bytesRead);
+          }
+        } finally {
+          await fh.close();
+        }
+      }
+    })(), { objectMode: false });
+  }
+
+  /** Records a message's delivery state; durable before it resolves. */
+  async setState(id: string, state: DeliveryState): Promise<void> {
+    const msg = this.live.get(id);
+    if (!msg) return;
+    const at = await this.log.append(encodeRecord(RecordType.State, id, Buffer.from(JSON.stringify(state), 'utf8')));
+    await this.log.sync({ segment: at.segment, offset: at.offset + 1 });
+    if (!this.live.has(id)) return; // removed meanwhile
+    const before = segmentsOf(msg);
+    msg.state = state;
+    msg.stateSegment = at.segment;
+    const after = segmentsOf(msg);
+    for (const s of after) if (!before.has(s)) this.ref(s, 1);
+    for (const s of before) if (!after.has(s)) this.ref(s, -1);
+    await this.collect();
+  }
+
   /** Removes a message (delivered, bounced or deleted by an admin); durable before it resolves. */
   async remove(id: string): Promise<void> {
     const msg = this.live.get(id);
@@ -106,7 +149,7 @@ export class Spool {
     await this.log.sync({ segment: at.segment, offset: at.offset + 1 });
     this.live.delete(id);
     this.ref(at.segment, 0); // known, so collect() keeps it until everything older is gone
-    for (const s of segmentsOf(msg.chunks, msg.commitSegment)) this.ref(s, -1);
+    for (const s of segmentsOf(msg)) this.ref(s, -1);
     await this.collect();
   }
 
@@ -169,9 +212,11 @@ export class Spool {
   }
 }
 
-function segmentsOf(chunks: readonly ChunkRef[], commitSegment: number): Set<number> {
-  const set = new Set(chunks.map((c) => c.segment));
-  set.add(commitSegment);
+/** Segments a live message needs: its data, its COMMIT and its latest STATE. */
+function segmentsOf(msg: StoredMessage): Set<number> {
+  const set = new Set(msg.chunks.map((c) => c.segment));
+  set.add(msg.commitSegment);
+  if (msg.stateSegment !== undefined) set.add(msg.stateSegment);
   return set;
 }
 

@@ -64,7 +64,8 @@ export class RecipientVerifier {
 
   private async targets(entry: LocalDomainEntry, domain: string): Promise<HopAddress[]> {
     const hop: NextHop | undefined = entry.routing ?? this.config.relayHost;
-    return hop ? resolveNextHop(this.resolver, hop) : resolveMx(this.resolver, domain);
+    const hops = hop ? await resolveNextHop(this.resolver, hop) : await resolveMx(this.resolver, domain);
+    return hops === 'null-mx' ? [] : hops;
   }
 
   private async callout(address: string, entry: LocalDomainEntry): Promise<VerifyOutcome> {

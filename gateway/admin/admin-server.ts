@@ -1,0 +1,53 @@
+/**
+ * The admin endpoint behind `mailgw queue`: HTTP on a Unix socket in the
+ * state directory (mode 0600: only the gateway's user), never on the SMTP
+ * port and never on the network.
+ *
+ *   GET    /v1/queue              → QueueEntry[]
+ *   POST   /v1/queue/flush        → retry everything now
+ *   POST   /v1/queue/ID/flush|hold|release
+ *   DELETE /v1/queue/ID           → remove without a DSN
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { QueueManager } from '../queue/queue-manager.ts';
+import { QUEUE_ID_RE } from '../queue-id.ts';
+
+export function adminSocketPath(stateDir: string): string {
+  return `${stateDir}/admin.sock`;
+}
+
+export async function startAdminServer(socketPath: string, queue: QueueManager, logger: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const handle = async () => {
+      const url = new URL(req.url ?? '/', 'http://admin');
+      const parts = url.pathname.split('/').filter(Boolean);
+      if (parts[0] !== 'v1' || parts[1] !== 'queue') return send(404, { error: 'not found' });
+      if (req.method === 'GET' && parts.length === 2) return send(200, queue.list());
+      if (req.method === 'POST' && parts.length === 3 && parts[2] === 'flush') return send(200, { flushed: await queue.flush() });
+      const id = parts[2];
+      if (!id || !QUEUE_ID_RE.test(id) || parts.length > 4) return send(400, { error: 'expected a queue id' });
+      let ok: boolean;
+      if (req.method === 'DELETE' && parts.length === 3) ok = await queue.delete(id);
+      else if (req.method === 'POST' && parts[3] === 'flush') ok = (await queue.flush([id])).length > 0;
+      else if (req.method === 'POST' && parts[3] === 'hold') ok = await queue.hold(id);
+      else if (req.method === 'POST' && parts[3] === 'release') ok = await queue.release(id);
+      else return send(404, { error: 'not found' });
+      logger.info({ event: 'admin', action: `${req.method} ${url.pathname}`, qid: id, ok }, 'queue administration');
+      return ok ? send(200, { id, ok }) : send(404, { error: `no message ${id} in the queue (or it is held)` });
+    };
+    handle().catch((err: Error) => send(500, { error: err.message }));
+  });
+  rmSync(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  chmodSync(socketPath, 0o600);
+  return server;
+}

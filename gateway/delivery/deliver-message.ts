@@ -1,0 +1,140 @@
+/**
+ * Delivery of one message's pending recipients (Postfix smtp): recipients
+ * grouped by route, one transaction per destination, next hops tried in
+ * order (next MX on connection failure or a refused greeting), and an
+ * outcome per recipient: delivered, deferred (4xx, timeouts, connection
+ * failures, DNS trouble) or failed (5xx, null MX, non-existent domain).
+ *
+ * deliverRecipients(ctx, msg, indexes) → Outcome[]; never throws for
+ * delivery problems, only reports them.
+ */
+import type { Resolver } from 'node:dns/promises';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../../api/index.ts';
+import { resolveMx, resolveNextHop, type HopAddress } from '../dns-resolver.ts';
+import type { DomainTable } from '../policy/domain-table.ts';
+import { routeFor, type Route } from '../routing/route-resolve.ts';
+import type { Spool } from '../spool/spool.ts';
+import type { RecipientStatus, StoredMessage } from '../spool/spool-types.ts';
+import { Semaphore } from './semaphore.ts';
+import { ConnectionCache, OutboundConnection, SmtpError } from './smtp-client.ts';
+
+export interface Outcome {
+  index: number;
+  status: Exclude<RecipientStatus, 'pending'>;
+  statusCode: string;
+  diagnostic: string;
+  remoteMta?: string | undefined;
+}
+
+export interface DeliveryContext {
+  config: GatewayConfig;
+  domains: DomainTable;
+  resolver: Resolver;
+  spool: Spool;
+  cache: ConnectionCache;
+  logger: Logger;
+  perDestination: Map<string, Semaphore>;
+  perDestinationLimit: number;
+  connectTimeoutMs: number;
+}
+
+const MAX_HOPS = 5;
+
+function enhancedOf(text: string, code: number): string {
+  const m = /^\d{3}[ -](\d\.\d{1,3}\.\d{1,3})\b/.exec(text);
+  if (m) return m[1]!;
+  return code >= 500 ? '5.0.0' : '4.0.0';
+}
+
+type Hops = { hops: HopAddress[] } | { outcome: Omit<Outcome, 'index'> };
+
+async function hopsFor(ctx: DeliveryContext, route: Route): Promise<Hops> {
+  try {
+    if (route.kind === 'literal') return { hops: [{ host: route.address, address: route.address, port: 25 }] };
+    const hops = route.kind === 'hop' ? await resolveNextHop(ctx.resolver, route.hop) : await resolveMx(ctx.resolver, route.domain);
+    if (hops === 'null-mx') return { outcome: { status: 'failed', statusCode: '5.1.10', diagnostic: `556 5.1.10 Domain ${route.kind === 'mx' ? route.domain : route.hop.host} does not accept mail (null MX)` } };
+    if (hops.length === 0) {
+      // A configured next hop that does not resolve is our misconfiguration: keep the mail.
+      if (route.kind === 'hop') return { outcome: { status: 'deferred', statusCode: '4.4.3', diagnostic: `Host ${route.hop.host} has no address` } };
+      return { outcome: { status: 'failed', statusCode: '5.1.2', diagnostic: `Host or domain name not found: ${route.domain}` } };
+    }
+    return { hops: hops.slice(0, MAX_HOPS) };
+  } catch (err) {
+    return { outcome: { status: 'deferred', statusCode: '4.4.3', diagnostic: `DNS lookup failed: ${(err as Error).message}` } };
+  }
+}
+
+async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Route, indexes: number[]): Promise<Outcome[]> {
+  const env = msg.envelope;
+  const all = (o: Omit<Outcome, 'index'>): Outcome[] => indexes.map((index) => ({ index, ...o }));
+  const resolved = await hopsFor(ctx, route);
+  if ('outcome' in resolved) return all(resolved.outcome);
+  let last: Omit<Outcome, 'index'> = { status: 'deferred', statusCode: '4.4.1', diagnostic: 'no next hop tried' };
+  for (const hop of resolved.hops) {
+    const remoteMta = `${hop.host}[${hop.address}]:${hop.port}`;
+    const key = `${hop.address}:${hop.port}:${ctx.config.tls.outbound.mode}`;
+    let conn = ctx.cache.take(key);
+    if (!conn) {
+      try {
+        conn = await OutboundConnection.open({
+          key, address: hop.address, port: hop.port, servername: hop.host === hop.address ? '' : hop.host,
+          helo: ctx.config.hostname, tls: ctx.config.tls.outbound.mode, timeoutMs: ctx.connectTimeoutMs,
+        });
+      } catch (err) {
+        const e = err as SmtpError;
+        const tls = e.code === 'ETLS' || /STARTTLS|TLS/i.test(e.message);
+        last = {
+          status: 'deferred', statusCode: tls ? '4.7.5' : '4.4.1', remoteMta,
+          diagnostic: e.response ? `${remoteMta} said: ${e.response}` : `connect to ${remoteMta} failed: ${e.message}`,
+        };
+        continue; // next MX / address
+      }
+    }
+    const rcpts = indexes.map((i) => env.rcptTo[i]!);
+    try {
+      const result = await conn.send({
+        from: env.mailFrom,
+        to: rcpts.map((r) => ({ address: r.address, dsn: r.dsn })),
+        ret: env.mailParams.ret, envid: env.mailParams.envid,
+        size: env.size, smtputf8: Boolean(env.mailParams.smtputf8), body8bit: env.mailParams.body === '8BITMIME',
+      }, ctx.spool.createReadStream(msg.id));
+      void ctx.cache.give(conn);
+      const refused = new Map(result.rejected.map((r) => [r.recipient, r]));
+      return indexes.map((index) => {
+        const r = refused.get(env.rcptTo[index]!.address);
+        if (!r) return { index, status: 'delivered', statusCode: '2.0.0', diagnostic: result.response ?? '250 OK', remoteMta };
+        return { index, status: r.code >= 500 ? 'failed' : 'deferred', statusCode: enhancedOf(r.response, r.code), diagnostic: r.response, remoteMta };
+      });
+    } catch (err) {
+      conn.close();
+      const e = err as SmtpError;
+      if (e.responseCode && e.responseCode >= 400) {
+        const response = e.response ?? e.message;
+        return all({ status: e.responseCode >= 500 ? 'failed' : 'deferred', statusCode: enhancedOf(response, e.responseCode), diagnostic: `${remoteMta} said: ${response} (in reply to ${e.command})`, remoteMta });
+      }
+      // Lost connection or timeout mid-transaction: the message may or may not have arrived; retry later.
+      return all({ status: 'deferred', statusCode: '4.4.2', diagnostic: `lost connection with ${remoteMta} during ${e.command}: ${e.message}`, remoteMta });
+    }
+  }
+  return all(last);
+}
+
+export async function deliverRecipients(ctx: DeliveryContext, msg: StoredMessage, indexes: number[]): Promise<Outcome[]> {
+  const groups = new Map<string, { route: Route; indexes: number[] }>();
+  for (const i of indexes) {
+    const route = routeFor(msg.envelope.rcptTo[i]!.domain, ctx.config, ctx.domains);
+    const g = groups.get(route.key) ?? { route, indexes: [] };
+    g.indexes.push(i);
+    groups.set(route.key, g);
+  }
+  const results = await Promise.all([...groups.values()].map((g) => {
+    let sem = ctx.perDestination.get(g.route.key);
+    if (!sem) {
+      sem = new Semaphore(ctx.perDestinationLimit);
+      ctx.perDestination.set(g.route.key, sem);
+    }
+    return sem.run(() => deliverGroup(ctx, msg, g.route, g.indexes));
+  }));
+  return results.flat();
+}

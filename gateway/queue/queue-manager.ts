@@ -1,0 +1,235 @@
+/**
+ * The queue manager (Postfix qmgr): decides which queued message is tried
+ * when, runs deliveries with a bounded active set, records each outcome in
+ * the spool, sends DSNs for failed recipients and removes finished messages.
+ * Also the admin operations behind `mailgw queue` (list, flush, hold,
+ * release, delete).
+ *
+ * Order of effects for a finished attempt: DSN queued (durable) → state or
+ * REMOVE written (durable). A crash in between sends a DSN twice, never
+ * loses one; a crash during delivery retries it (at-least-once).
+ */
+import type { Logger } from 'pino';
+import { deliverRecipients, type DeliveryContext, type Outcome } from '../delivery/deliver-message.ts';
+import { buildDsn } from '../delivery/dsn-build.ts';
+import { newQueueId } from '../queue-id.ts';
+import type { DeliveryState, StoredMessage } from '../spool/spool-types.ts';
+import { backoffMs, isFinal, lifetimeMs, stateOf, wantsFailureDsn } from './queue-state.ts';
+
+export interface QueueEntry {
+  id: string;
+  arrival: string;
+  size: number;
+  sender: string;
+  attempts: number;
+  nextAttemptAt: string | null;
+  held: boolean;
+  active: boolean;
+  recipients: { address: string; status: string; statusCode?: string | undefined; diagnostic?: string | undefined }[];
+}
+
+export interface QueueOptions {
+  maxActive?: number;
+  now?: () => number;
+}
+
+export class QueueManager {
+  private readonly ctx: DeliveryContext;
+  private readonly logger: Logger;
+  private readonly maxActive: number;
+  private readonly now: () => number;
+  private readonly active = new Map<string, Promise<void>>();
+  private readonly deleteRequested = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private stopped = false;
+
+  constructor(ctx: DeliveryContext, options: QueueOptions = {}) {
+    this.ctx = ctx;
+    this.logger = ctx.logger;
+    this.maxActive = options.maxActive ?? 100;
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    this.kick();
+  }
+
+  /** A message was just committed: try it now. */
+  enqueue(_msg: StoredMessage): void {
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    this.schedule(this.now());
+  }
+
+  private schedule(at: number): void {
+    if (this.timer && at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.run();
+    }, Math.max(0, at - this.now()));
+  }
+
+  private run(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    let next = Infinity;
+    for (const msg of this.ctx.spool.messages()) {
+      if (this.active.has(msg.id)) continue;
+      const state = stateOf(msg);
+      if (state.held) continue;
+      if (state.nextAttemptAt > now) {
+        next = Math.min(next, state.nextAttemptAt);
+        continue;
+      }
+      if (this.active.size >= this.maxActive) {
+        next = now + 50; // leaky bucket: look again when a slot frees
+        break;
+      }
+      const p = this.attempt(msg).catch((err: Error) => {
+        this.logger.error({ event: 'delivery-error', qid: msg.id, err: err.message }, 'delivery attempt failed internally');
+      }).finally(() => {
+        this.active.delete(msg.id);
+        this.kick();
+      });
+      this.active.set(msg.id, p);
+    }
+    if (next < Infinity) this.schedule(next);
+  }
+
+  private async attempt(msg: StoredMessage): Promise<void> {
+    const state: DeliveryState = structuredClone(stateOf(msg));
+    const pending = state.rcpts.flatMap((r, i) => (r.status === 'pending' || r.status === 'deferred' ? [i] : []));
+    const started = this.now();
+    const outcomes: Outcome[] = pending.length > 0 ? await deliverRecipients(this.ctx, msg, pending) : [];
+    const now = this.now();
+    state.attempts++;
+    state.lastAttemptAt = now;
+    const newlyFailed: number[] = [];
+    for (const o of outcomes) {
+      state.rcpts[o.index] = { status: o.status, statusCode: o.statusCode, diagnostic: o.diagnostic, remoteMta: o.remoteMta };
+      if (o.status === 'failed') newlyFailed.push(o.index);
+      const rcpt = msg.envelope.rcptTo[o.index]!;
+      this.logger.info({
+        event: 'delivery', qid: msg.id, from: msg.envelope.mailFrom, to: rcpt.address, status: o.status, dsn: o.statusCode,
+        relay: o.remoteMta, attempt: state.attempts, delayMs: now - Date.parse(msg.envelope.receivedAt), attemptMs: now - started, reply: o.diagnostic,
+      }, `${rcpt.address}: ${o.status}`);
+    }
+    const expired = now - Date.parse(msg.envelope.receivedAt) >= lifetimeMs(msg, this.ctx.config.queue);
+    if (expired) {
+      state.rcpts.forEach((r, i) => {
+        if (r.status !== 'deferred' && r.status !== 'pending') return;
+        state.rcpts[i] = { ...r, status: 'failed', diagnostic: `delivery time expired; last error: ${r.diagnostic ?? 'none'}` };
+        newlyFailed.push(i);
+        this.logger.info({ event: 'delivery', qid: msg.id, to: msg.envelope.rcptTo[i]!.address, status: 'failed', dsn: r.statusCode, reply: state.rcpts[i]!.diagnostic }, 'queue lifetime expired');
+      });
+    }
+    const dsnFor = newlyFailed.filter((i) => wantsFailureDsn(msg.envelope.mailFrom, msg.envelope.rcptTo[i]!));
+    if (dsnFor.length > 0 && !this.deleteRequested.has(msg.id)) await this.queueDsn(msg, state, dsnFor, expired);
+    if (this.deleteRequested.delete(msg.id) || isFinal(state)) {
+      await this.ctx.spool.remove(msg.id);
+      this.logger.info({ event: 'removed', qid: msg.id, delivered: state.rcpts.filter((r) => r.status === 'delivered').length, failed: state.rcpts.filter((r) => r.status === 'failed').length }, 'message removed from the queue');
+      return;
+    }
+    const current = this.ctx.spool.get(msg.id)?.state;
+    state.held = current?.held ?? state.held; // an admin may have held it meanwhile
+    state.nextAttemptAt = now + backoffMs(state.attempts, this.ctx.config.queue);
+    await this.ctx.spool.setState(msg.id, state);
+  }
+
+  private async queueDsn(msg: StoredMessage, state: DeliveryState, indexes: number[], expired: boolean): Promise<void> {
+    const env = msg.envelope;
+    const id = newQueueId();
+    const bytes = buildDsn({
+      hostname: this.ctx.config.hostname, qid: msg.id, envelope: env, expired, now: new Date(this.now()),
+      failed: indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })),
+      original: await this.ctx.spool.read(msg.id),
+    });
+    const domain = env.mailFrom.slice(env.mailFrom.lastIndexOf('@') + 1).toLowerCase();
+    const writer = this.ctx.spool.begin(id);
+    void writer.write(bytes);
+    const dsn = await writer.commit({
+      id, receivedAt: new Date(this.now()).toISOString(), sessionId: 'bounce',
+      client: { address: '127.0.0.1', port: 0, helo: this.ctx.config.hostname, tls: false },
+      mailFrom: '', mailParams: {},
+      rcptTo: [{ address: env.mailFrom, domain, route: this.ctx.domains.lookup(domain) ? 'local' : 'relay' }],
+    });
+    this.logger.info({ event: 'bounce', qid: msg.id, dsnQid: id, to: env.mailFrom, failed: indexes.map((i) => env.rcptTo[i]!.address) }, `sender non-delivery notification: ${id}`);
+    this.enqueue(dsn);
+  }
+
+  // ---- admin operations (mailgw queue) ----
+
+  list(): QueueEntry[] {
+    return [...this.ctx.spool.messages()].map((m) => {
+      const s = stateOf(m);
+      return {
+        id: m.id, arrival: m.envelope.receivedAt, size: m.envelope.size, sender: m.envelope.mailFrom,
+        attempts: s.attempts, nextAttemptAt: s.held ? null : new Date(s.nextAttemptAt).toISOString(), held: s.held, active: this.active.has(m.id),
+        recipients: m.envelope.rcptTo.map((r, i) => ({ address: r.address, status: s.rcpts[i]!.status, statusCode: s.rcpts[i]!.statusCode, diagnostic: s.rcpts[i]!.diagnostic })),
+      };
+    }).sort((a, b) => a.arrival.localeCompare(b.arrival) || a.id.localeCompare(b.id));
+  }
+
+  private async update(id: string, change: (s: DeliveryState) => void): Promise<boolean> {
+    const msg = this.ctx.spool.get(id);
+    if (!msg) return false;
+    const state = structuredClone(stateOf(msg));
+    change(state);
+    await this.ctx.spool.setState(id, state);
+    return true;
+  }
+
+  /** Retry now (all messages, or the given ones); held messages stay held. */
+  async flush(ids?: string[]): Promise<string[]> {
+    const targets = ids ?? [...this.ctx.spool.messages()].map((m) => m.id);
+    const done: string[] = [];
+    for (const id of targets) {
+      const msg = this.ctx.spool.get(id);
+      if (!msg || stateOf(msg).held) continue;
+      if (await this.update(id, (s) => { s.nextAttemptAt = this.now(); })) done.push(id);
+    }
+    this.kick();
+    return done;
+  }
+
+  async hold(id: string): Promise<boolean> {
+    return this.update(id, (s) => { s.held = true; });
+  }
+
+  async release(id: string): Promise<boolean> {
+    const ok = await this.update(id, (s) => {
+      s.held = false;
+      s.nextAttemptAt = this.now();
+    });
+    this.kick();
+    return ok;
+  }
+
+  /** Removes a message without a DSN (KSMG "delete"); one being delivered goes when the attempt ends. */
+  async delete(id: string): Promise<boolean> {
+    if (!this.ctx.spool.get(id)) return false;
+    if (this.active.has(id)) {
+      this.deleteRequested.add(id);
+      return true;
+    }
+    await this.ctx.spool.remove(id);
+    this.logger.info({ event: 'removed', qid: id, reason: 'admin delete' }, 'message deleted by an administrator');
+    return true;
+  }
+
+  /** Stops scheduling and waits (bounded) for attempts in flight. */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const all = Promise.allSettled([...this.active.values()]);
+    await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.ctx.cache.closeAll();
+  }
+}

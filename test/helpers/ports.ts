@@ -1,0 +1,10 @@
+/** A loopback TCP port that nothing listens on (bound, then released). */
+import { createServer, type AddressInfo } from 'node:net';
+
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
