@@ -5,6 +5,7 @@
 import { UsageError } from './args.ts';
 import { cmdGateway } from './cmd-gateway.ts';
 import { cmdUp } from './cmd-up.ts';
+import { cmdQueue } from './cmd-queue.ts';
 
 const USAGE = `usage: mailgw <command> [options]
 
@@ -13,11 +14,14 @@ commands:
                      run a gateway locally from manifests (no cluster needed)
   gateway --config FILE [--listen HOST:PORT] [--state-dir DIR]
                      run a gateway from a rendered config (what a pod runs)
+  queue list|flush|delete|hold|release [ID...] [--state-dir DIR] [--output json]
+                     administer the queue of a running gateway (like mailq/postsuper)
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   up: cmdUp,
   gateway: cmdGateway,
+  queue: cmdQueue,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,184 @@
+/**
+ * Delivery end to end with real SMTP peers on loopback (smtp-server sinks
+ * standing for the internal server and the edge gateway) and a real DNS
+ * server on loopback (dnsmasq) serving MX and A records.
+ */
+import { after, before, describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { simpleParser } from 'mailparser';
+import { buildConfig, startGateway, type Running } from './helpers/config.ts';
+import { startSink, refuse, type Sink } from './helpers/sink.ts';
+import { startDns, type DnsServer } from './helpers/dns-server.ts';
+import { missing } from './helpers/requirements.ts';
+import { submit } from './helpers/submit.ts';
+
+const fastQueue = { minBackoff: '200ms', maxBackoff: '400ms', lifetime: '1h' };
+
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function dsnOf(raw: Buffer) {
+  const parsed = await simpleParser(raw, { keepDeliveryStatus: true });
+  const report = parsed.attachments.find((a) => a.contentType === 'message/delivery-status');
+  assert.ok(report, 'has a message/delivery-status part');
+  return { parsed, report: report.content.toString('utf8') };
+}
+
+describe('delivery', () => {
+  let internal: Sink;
+  let edge: Sink;
+  let dns: DnsServer | undefined;
+  let gw: Running;
+
+  before(async () => {
+    internal = await startSink({
+      rcpt: (a) => (a.startsWith('nobody@') ? refuse(550, '5.1.1 <nobody@corp.test>: Recipient address rejected: User unknown') : null),
+    });
+    edge = await startSink();
+    dns = await startDns({ mx: [['edge.test', 'mx.edge.test', 10]], a: [['mx.edge.test', '127.0.0.1']] });
+    gw = await startGateway(buildConfig({
+      spec: {
+        integration: 'BehindEdgeGatewayNoRecipientVerification',
+        relayHost: { host: '127.0.0.1', port: edge.port },
+        queue: fastQueue,
+        tls: { outbound: { mode: 'None' } },
+        ...(dns ? { resolver: { servers: [dns.server], timeout: '2s' } } : {}),
+      },
+      domains: [{ domain: 'corp.test', routing: { host: '127.0.0.1', port: internal.port } }],
+      networks: ['127.0.0.1/32'],
+    }), undefined, '127.0.0.1', { deliver: true });
+  });
+  after(async () => {
+    await gw.close();
+    await internal.close();
+    await edge.close();
+    await dns?.stop();
+  });
+
+  it('delivers inbound mail for a local domain to its routing host, bytes unchanged behind a Received header', async () => {
+    const before = internal.messages.length;
+    const qid = await submit(gw.port, { from: 'someone@external.test', to: 'alice@corp.test', subject: 'inbound', text: 'caf\u00e9 body', source: '127.0.0.2' });
+    const [msg] = (await internal.waitFor(before + 1)).slice(before);
+    assert.deepEqual([msg!.from, msg!.to], ['someone@external.test', ['alice@corp.test']]);
+    assert.match(msg!.raw.toString(), new RegExp(`^Received: from .*\\r\\n\\tby mx\\.gateway\\.test \\(mailgw\\) with ESMTP id ${qid}`));
+    assert.match(msg!.raw.toString(), /Subject: inbound/);
+    await until('message removed', () => !gw.gateway.runtime.spool.get(qid));
+    assert.ok(gw.log.find((l) => l.event === 'delivery' && l.qid === qid && l.status === 'delivered' && String(l.relay).includes(`:${internal.port}`)));
+  });
+
+  it('delivers outbound mail from a trusted network to the relay host, one transaction for recipients of one destination', async () => {
+    const before = edge.messages.length;
+    await submit(gw.port, { from: 'alice@corp.test', to: ['x@elsewhere.test', 'y@other.test'], subject: 'outbound' });
+    const [msg] = (await edge.waitFor(before + 1)).slice(before);
+    assert.deepEqual(msg!.to.sort(), ['x@elsewhere.test', 'y@other.test']);
+  });
+
+  it('reuses the connection to a next hop for consecutive messages', async () => {
+    const before = internal.messages.length;
+    const connections = internal.connections;
+    for (let i = 0; i < 5; i++) await submit(gw.port, { from: 'a@external.test', to: `user${i}@corp.test`, source: '127.0.0.2' });
+    await internal.waitFor(before + 5);
+    assert.ok(internal.connections - connections <= 2, `used ${internal.connections - connections} connections for 5 messages`);
+  });
+
+  it('passes DSN parameters on per recipient when the next hop offers DSN', async () => {
+    const before = internal.messages.length;
+    await submit(gw.port, { from: 'a@external.test', to: 'bob@corp.test', source: '127.0.0.2', dsn: { ret: 'HDRS', envid: 'ENV42', notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;bob@corp.test' } });
+    const [msg] = (await internal.waitFor(before + 1)).slice(before);
+    assert.deepEqual(msg!.rcptDsn['bob@corp.test'], { notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;bob@corp.test' });
+    assert.equal(msg!.mailArgs.RET, 'HDRS');
+    assert.equal(msg!.mailArgs.ENVID, 'ENV42');
+  });
+
+  it('bounces a 550 from the internal server with an RFC 3464 DSN that reaches the sender via the relay host', async () => {
+    const before = edge.messages.length;
+    const qid = await submit(gw.port, { from: 'sender@external.test', to: ['nobody@corp.test', 'alice@corp.test'], subject: 'to an unknown user', source: '127.0.0.2' });
+    const dsn = (await edge.waitFor(before + 1)).slice(before).find((m) => m.from === '');
+    assert.ok(dsn, 'a DSN from <> arrived at the edge gateway');
+    assert.deepEqual(dsn.to, ['sender@external.test']);
+    const { parsed, report } = await dsnOf(dsn.raw);
+    assert.match(String(parsed.headers.get('content-type') && (parsed.headers.get('content-type') as { value: string }).value), /multipart\/report/);
+    assert.match(report, /^Reporting-MTA: dns; mx\.gateway\.test$/m);
+    assert.match(report, new RegExp(`^X-Mailgw-Queue-ID: ${qid}$`, 'm'));
+    assert.match(report, /^Final-Recipient: rfc822; nobody@corp\.test$/m);
+    assert.match(report, /^Action: failed$/m);
+    assert.match(report, /^Status: 5\.1\.1$/m);
+    assert.match(report, /^Diagnostic-Code: smtp; 550 5\.1\.1 <nobody@corp\.test>: Recipient address rejected: User unknown$/m);
+    assert.doesNotMatch(report, /alice@corp\.test/, 'only the failed recipient is reported');
+    assert.ok(parsed.attachments.some((a) => a.contentType === 'message/rfc822'), 'the original message is returned');
+    await until('original removed', () => !gw.gateway.runtime.spool.get(qid));
+  });
+
+  it('sends no DSN for a bounce from the null sender, nor for NOTIFY=NEVER', async () => {
+    const edgeBefore = edge.messages.length;
+    const q1 = await submit(gw.port, { from: '', to: 'nobody@corp.test', source: '127.0.0.2' });
+    const q2 = await submit(gw.port, { from: 'sender@external.test', to: 'nobody@corp.test', source: '127.0.0.2', dsn: { notify: ['NEVER'] } });
+    await until('both removed', () => !gw.gateway.runtime.spool.get(q1) && !gw.gateway.runtime.spool.get(q2));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(edge.messages.slice(edgeBefore).filter((m) => m.from === '').length, 0);
+    assert.ok(!gw.log.find((l) => l.event === 'bounce' && (l.qid === q1 || l.qid === q2)));
+  });
+
+  it('follows the MX of a relay host with mxLookup: true (real DNS on loopback)', async (t: TestContext) => {
+    if (!dns) return missing(t, 'dnsmasq (Debian package dnsmasq-base) for a DNS server on loopback');
+    const mxEdge = await startSink();
+    const g = await startGateway(buildConfig({
+      spec: { integration: 'BehindEdgeGateway', relayHost: { host: 'edge.test', port: mxEdge.port, mxLookup: true }, queue: fastQueue, resolver: { servers: [dns.server] } },
+      networks: ['127.0.0.1/32'],
+    }), undefined, '127.0.0.1', { deliver: true });
+    try {
+      await submit(g.port, { from: 'a@corp.test', to: 'b@far.test' });
+      const [m] = await mxEdge.waitFor(1);
+      assert.deepEqual(m!.to, ['b@far.test']);
+      assert.ok(g.log.find((l) => l.event === 'delivery' && String(l.relay).startsWith('mx.edge.test[127.0.0.1]')));
+    } finally {
+      await g.close();
+      await mxEdge.close();
+    }
+  });
+});
+
+describe('delivery by DNS MX (no relay host)', () => {
+  it('uses MX preference, falls back to the next MX, and to A when there is no MX; null MX bounces at once', async (t) => {
+    if (process.getuid?.() !== 0) return missing(t, 'root, to run sinks on port 25 of 127.0.0.x (MX delivery uses port 25)');
+    const dns = await startDns({
+      mx: [['corp.test', 'mx1.corp.test', 10], ['corp.test', 'mx2.corp.test', 20], ['corp.test', 'mx3.corp.test', 30]],
+      a: [['mx1.corp.test', '127.0.0.31'], ['mx2.corp.test', '127.0.0.32'], ['mx3.corp.test', '127.0.0.33'], ['plain.test', '127.0.0.34']],
+      nullMx: ['nomail.test'],
+    });
+    if (!dns) return missing(t, 'dnsmasq (Debian package dnsmasq-base) for a DNS server on loopback');
+    // mx1 is down (nothing listens on 127.0.0.31:25); mx2 and mx3 are up.
+    const mx2 = await startSink({ host: '127.0.0.32', port: 25 });
+    const mx3 = await startSink({ host: '127.0.0.33', port: 25 });
+    const plain = await startSink({ host: '127.0.0.34', port: 25 });
+    const edge = await startSink();
+    const g = await startGateway(buildConfig({
+      spec: { integration: 'Direct', recipientVerification: { mode: 'DoNotReject' }, queue: fastQueue, resolver: { servers: [dns.server], timeout: '2s' } },
+      domains: ['local.test'],
+      networks: ['127.0.0.1/32'],
+    }), undefined, '127.0.0.1', { deliver: true });
+    try {
+      await submit(g.port, { from: 'a@local.test', to: 'b@corp.test' });
+      const [m] = await mx2.waitFor(1);
+      assert.deepEqual(m!.to, ['b@corp.test']);
+      assert.equal(mx3.messages.length, 0, 'the lower-preference MX was not needed');
+      await submit(g.port, { from: 'a@local.test', to: 'c@plain.test' });
+      assert.deepEqual((await plain.waitFor(1))[0]!.to, ['c@plain.test'], 'no MX: the domain\'s A record');
+      const qid = await submit(g.port, { from: 'a@local.test', to: 'd@nomail.test' });
+      const line = await until('null MX failure', () => g.log.find((l) => l.event === 'delivery' && l.qid === qid));
+      assert.equal(line.status, 'failed');
+      assert.equal(line.dsn, '5.1.10');
+    } finally {
+      await g.close();
+      for (const s of [mx2, mx3, plain, edge]) await s.close();
+      await dns.stop();
+    }
+  });
+});
