@@ -9,6 +9,7 @@ import { simpleParser } from 'mailparser';
 import { buildConfig, startGateway } from './helpers/config.ts';
 import { startSink, refuse } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
+import { makePki } from './helpers/certs.ts';
 
 async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -101,4 +102,22 @@ describe('retries', () => {
       await edge.close();
     }
   });
+
+  for (const mode of ['Attempt', 'Require'] as const) {
+    it(`TLS ${mode}: a next hop with STARTTLS gets the message over TLS`, async () => {
+      const pki = makePki();
+      const internal = await startSink({ tls: { key: pki.serverKey, cert: pki.serverCert } });
+      const edge = await startSink();
+      const gw = await startGateway(buildConfig(spec(internal.port, edge.port, { lifetime: '1h' }, mode)), undefined, '127.0.0.1', { deliver: true });
+      try {
+        await submit(gw.port, { from: 'a@external.test', to: 'alice@corp.test', source: '127.0.0.2' });
+        const [m] = await internal.waitFor(1);
+        assert.equal(m!.secure, true);
+      } finally {
+        await gw.close();
+        await internal.close();
+        await edge.close();
+      }
+    });
+  }
 });
