@@ -39,7 +39,11 @@ describe('delivery', () => {
 
   before(async () => {
     internal = await startSink({
-      rcpt: (a) => (a.startsWith('nobody@') ? refuse(550, '5.1.1 <nobody@corp.test>: Recipient address rejected: User unknown') : null),
+      rcpt: (a) => {
+        if (a.startsWith('nobody')) return refuse(550, `5.1.1 <${a}>: Recipient address rejected: User unknown`);
+        if (a.startsWith('busy@')) return refuse(451, '4.2.1 Mailbox busy, try later');
+        return null;
+      },
     });
     edge = await startSink();
     dns = await startDns({ mx: [['edge.test', 'mx.edge.test', 10]], a: [['mx.edge.test', '127.0.0.1']] });
@@ -97,23 +101,31 @@ describe('delivery', () => {
     assert.equal(msg!.mailArgs.ENVID, 'ENV42');
   });
 
-  it('bounces a 550 from the internal server with an RFC 3464 DSN that reaches the sender via the relay host', async () => {
+  it('handles 250, 4xx and 5xx per recipient in one transaction; one DSN lists every failed recipient and reaches the sender via the relay host', async () => {
     const before = edge.messages.length;
-    const qid = await submit(gw.port, { from: 'sender@external.test', to: ['nobody@corp.test', 'alice@corp.test'], subject: 'to an unknown user', source: '127.0.0.2' });
-    const dsn = (await edge.waitFor(before + 1)).slice(before).find((m) => m.from === '');
-    assert.ok(dsn, 'a DSN from <> arrived at the edge gateway');
+    const internalBefore = internal.messages.length;
+    const qid = await submit(gw.port, { from: 'sender@external.test', to: ['nobody@corp.test', 'alice@corp.test', 'busy@corp.test', 'nobody2@corp.test'], subject: 'to unknown users', source: '127.0.0.2' });
+    const dsn = await until('DSN at the edge', () => edge.messages.slice(before).find((m) => m.from === ''));
     assert.deepEqual(dsn.to, ['sender@external.test']);
     const { parsed, report } = await dsnOf(dsn.raw);
-    assert.match(String(parsed.headers.get('content-type') && (parsed.headers.get('content-type') as { value: string }).value), /multipart\/report/);
+    assert.match(String((parsed.headers.get('content-type') as { value: string }).value), /^multipart\/report$/);
+    assert.equal((parsed.headers.get('content-type') as { params: Record<string, string> }).params['report-type'], 'delivery-status');
     assert.match(report, /^Reporting-MTA: dns; mx\.gateway\.test$/m);
     assert.match(report, new RegExp(`^X-Mailgw-Queue-ID: ${qid}$`, 'm'));
-    assert.match(report, /^Final-Recipient: rfc822; nobody@corp\.test$/m);
-    assert.match(report, /^Action: failed$/m);
-    assert.match(report, /^Status: 5\.1\.1$/m);
-    assert.match(report, /^Diagnostic-Code: smtp; 550 5\.1\.1 <nobody@corp\.test>: Recipient address rejected: User unknown$/m);
-    assert.doesNotMatch(report, /alice@corp\.test/, 'only the failed recipient is reported');
+    assert.match(report, /^Arrival-Date: /m);
+    for (const who of ['nobody', 'nobody2']) {
+      assert.match(report, new RegExp(`^Final-Recipient: rfc822; ${who}@corp\\.test\r?\nAction: failed\r?\nStatus: 5\\.1\\.1\r?\nRemote-MTA: dns; 127\\.0\\.0\\.1\r?\nDiagnostic-Code: smtp; 550 5\\.1\\.1 <${who}@corp\\.test>: Recipient address rejected: User unknown`, 'm'));
+    }
+    assert.doesNotMatch(report, /alice@corp\.test|busy@corp\.test/, 'only the failed recipients are reported');
     assert.ok(parsed.attachments.some((a) => a.contentType === 'message/rfc822'), 'the original message is returned');
-    await until('original removed', () => !gw.gateway.runtime.spool.get(qid));
+    // alice got it, busy is deferred, the message stays queued for busy only.
+    await until('alice delivered', () => internal.messages.slice(internalBefore).find((m) => m.to.includes('alice@corp.test')));
+    const state = await until('state written', () => gw.gateway.runtime.spool.get(qid)?.state);
+    assert.deepEqual(state.rcpts.map((r) => r.status), ['failed', 'delivered', 'deferred', 'failed']);
+    await new Promise((r) => setTimeout(r, 600)); // a retry of busy@ happens; no second DSN
+    assert.equal(edge.messages.slice(before).filter((m) => m.from === '').length, 1, 'one DSN per event');
+    assert.equal(internal.messages.filter((m) => m.to.includes('alice@corp.test') && m.raw.includes('to unknown users')).length, 1, 'alice is not delivered again on retry');
+    await gw.gateway.runtime.queue.delete(qid);
   });
 
   it('sends no DSN for a bounce from the null sender, nor for NOTIFY=NEVER', async () => {
@@ -141,6 +153,23 @@ describe('delivery', () => {
     } finally {
       await g.close();
       await mxEdge.close();
+    }
+  });
+});
+
+describe('delivery to next hops given as IPv6 addresses', () => {
+  it('routes to a bracketed IPv6 routing host', async () => {
+    const v6 = await startSink({ host: '::1' });
+    const g = await startGateway(buildConfig({
+      spec: { integration: 'BehindEdgeGateway', queue: fastQueue, tls: { outbound: { mode: 'None' } } },
+      domains: [{ domain: 'v6.test', routing: { host: '[::1]', port: v6.port } }],
+    }), undefined, '127.0.0.1', { deliver: true });
+    try {
+      await submit(g.port, { from: 'a@external.test', to: 'b@v6.test', source: '127.0.0.2' });
+      assert.deepEqual((await v6.waitFor(1))[0]!.to, ['b@v6.test']);
+    } finally {
+      await g.close();
+      await v6.close();
     }
   });
 });
