@@ -83,6 +83,22 @@ describe('retries', () => {
     }
   });
 
+  it('drops a bounce (null sender) that cannot be delivered after the bounce lifetime, sending no DSN', async () => {
+    const internal = await startSink({ rcpt: () => refuse(452, '4.2.2 Mailbox full') });
+    const edge = await startSink();
+    const gw = await startGateway(buildConfig(spec(internal.port, edge.port, { lifetime: '1h', bounceLifetime: '1s' })), undefined, '127.0.0.1', { deliver: true });
+    try {
+      const qid = await submit(gw.port, { from: '', to: 'full@corp.test', source: '127.0.0.2' });
+      await until('dropped', () => !gw.gateway.runtime.spool.get(qid), 10_000);
+      assert.ok(gw.log.find((l) => l.event === 'delivery' && l.qid === qid && l.status === 'failed' && /delivery time expired/.test(String(l.reply))));
+      assert.equal(edge.messages.length, 0, 'never a bounce to <>');
+    } finally {
+      await gw.close();
+      await internal.close();
+      await edge.close();
+    }
+  });
+
   it('TLS Require: a next hop without STARTTLS gets nothing and the message stays deferred', async () => {
     const internal = await startSink();
     const edge = await startSink();
