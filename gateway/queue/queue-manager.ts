@@ -40,6 +40,10 @@ export class QueueManager {
   private readonly now: () => number;
   private readonly active = new Map<string, Promise<void>>();
   private readonly deleteRequested = new Set<string>();
+  /** Due now, in arrival order of their turn (the active set's intake). */
+  private readonly ready = new Set<string>();
+  /** Deferred: id → time of the next attempt. Held messages are in neither. */
+  private readonly waiting = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private stopped = false;
@@ -51,56 +55,76 @@ export class QueueManager {
     this.now = options.now ?? Date.now;
   }
 
+  /** Takes over what the spool recovered: due messages now, deferred ones at their time. */
   start(): void {
-    this.kick();
+    for (const msg of this.ctx.spool.messages()) this.track(msg.id);
+    this.pump();
   }
 
-  /** A message was just committed: try it now. */
-  enqueue(_msg: StoredMessage): void {
-    this.kick();
-  }
-
-  private kick(): void {
+  /** A message was just committed: it is due now. */
+  enqueue(msg: StoredMessage): void {
     if (this.stopped) return;
-    this.schedule(this.now());
+    this.track(msg.id);
+    this.pump();
   }
 
-  private schedule(at: number): void {
-    if (this.timer && at >= this.timerAt) return;
+  /** Puts a message in `ready` or `waiting` according to its state. */
+  private track(id: string): void {
+    this.ready.delete(id);
+    this.waiting.delete(id);
+    const msg = this.ctx.spool.get(id);
+    if (!msg || this.active.has(id)) return;
+    const state = stateOf(msg);
+    if (state.held) return;
+    if (state.nextAttemptAt <= this.now()) this.ready.add(id);
+    else {
+      this.waiting.set(id, state.nextAttemptAt);
+      this.wakeAt(state.nextAttemptAt);
+    }
+  }
+
+  private wakeAt(at: number): void {
+    if (this.stopped || (this.timer && at >= this.timerAt)) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Infinity;
-      this.run();
+      this.promoteDue();
+      this.pump();
     }, Math.max(0, at - this.now()));
   }
 
-  private run(): void {
-    if (this.stopped) return;
+  /** Moves deferred messages whose time has come to `ready`; re-arms the timer for the rest. */
+  private promoteDue(): void {
     const now = this.now();
     let next = Infinity;
-    for (const msg of this.ctx.spool.messages()) {
-      if (this.active.has(msg.id)) continue;
-      const state = stateOf(msg);
-      if (state.held) continue;
-      if (state.nextAttemptAt > now) {
-        next = Math.min(next, state.nextAttemptAt);
-        continue;
-      }
-      if (this.active.size >= this.maxActive) {
-        next = now + 50; // leaky bucket: look again when a slot frees
-        break;
-      }
-      const p = this.attempt(msg).catch((err: Error) => {
-        this.logger.error({ event: 'delivery-error', qid: msg.id, err: err.message }, 'delivery attempt failed internally');
-      }).finally(() => {
-        this.active.delete(msg.id);
-        this.kick();
-      });
-      this.active.set(msg.id, p);
+    for (const [id, at] of this.waiting) {
+      if (at <= now) {
+        this.waiting.delete(id);
+        this.ready.add(id);
+      } else if (at < next) next = at;
     }
-    if (next < Infinity) this.schedule(next);
+    if (next < Infinity) this.wakeAt(next);
+  }
+
+  /** Starts attempts while there are due messages and room in the active set (leaky bucket). */
+  private pump(): void {
+    if (this.stopped) return;
+    for (const id of this.ready) {
+      if (this.active.size >= this.maxActive) return;
+      this.ready.delete(id);
+      const msg = this.ctx.spool.get(id);
+      if (!msg || this.active.has(id)) continue;
+      const p = this.attempt(msg).catch((err: Error) => {
+        this.logger.error({ event: 'delivery-error', qid: id, err: err.message }, 'delivery attempt failed internally');
+      }).finally(() => {
+        this.active.delete(id);
+        if (!this.stopped) this.track(id);
+        this.pump();
+      });
+      this.active.set(id, p);
+    }
   }
 
   private async attempt(msg: StoredMessage): Promise<void> {
@@ -183,6 +207,7 @@ export class QueueManager {
     const state = structuredClone(stateOf(msg));
     change(state);
     await this.ctx.spool.setState(id, state);
+    this.track(id);
     return true;
   }
 
@@ -195,7 +220,7 @@ export class QueueManager {
       if (!msg || stateOf(msg).held) continue;
       if (await this.update(id, (s) => { s.nextAttemptAt = this.now(); })) done.push(id);
     }
-    this.kick();
+    this.pump();
     return done;
   }
 
@@ -208,7 +233,7 @@ export class QueueManager {
       s.held = false;
       s.nextAttemptAt = this.now();
     });
-    this.kick();
+    this.pump();
     return ok;
   }
 
@@ -220,6 +245,7 @@ export class QueueManager {
       return true;
     }
     await this.ctx.spool.remove(id);
+    this.track(id);
     this.logger.info({ event: 'removed', qid: id, reason: 'admin delete' }, 'message deleted by an administrator');
     return true;
   }
