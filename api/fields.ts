@@ -12,6 +12,23 @@ import { z } from 'zod';
 
 const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION_RE = /^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$/;
+/** The same grammar as an anchored pattern that RE2 (the API server) and JS both read. */
+export const DURATION_PATTERN = '^(0|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$';
+export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$';
+
+/**
+ * CEL for what OpenAPI cannot say, evaluated by the API server at admission
+ * (x-kubernetes-validations; isIP/isCIDR need Kubernetes 1.31+). Character
+ * classes are written with \xHH so RE2 and JS read them alike.
+ */
+const LABEL = '[^\\\\x00-\\\\x2f\\\\x3a-\\\\x40\\\\x5b-\\\\x60\\\\x7b-\\\\x7f]([^\\\\x00-\\\\x2c\\\\x2e\\\\x2f\\\\x3a-\\\\x40\\\\x5b-\\\\x60\\\\x7b-\\\\x7f]{0,61}[^\\\\x00-\\\\x2f\\\\x3a-\\\\x40\\\\x5b-\\\\x60\\\\x7b-\\\\x7f])?';
+export const CEL_DOMAIN = `self.matches('^(${LABEL}\\\\.)*${LABEL}$') && !self.matches('^[0-9.]+$')`;
+export const CEL_HOST = `isIP(self) || (self.startsWith('[') && self.endsWith(']') && isIP(self.substring(1, self.size() - 1))) || (${CEL_DOMAIN})`;
+export const CEL_CIDR = 'isCIDR(self) || isIP(self)';
+
+function cel(rule: string, message: string) {
+  return { 'x-kubernetes-validations': [{ rule, message }] };
+}
 
 /** Parses a Go/Kubernetes duration ("30s", "1h30m", "100ms") into milliseconds. */
 export function parseDuration(text: string): number | undefined {
@@ -24,7 +41,8 @@ export function parseDuration(text: string): number | undefined {
 
 export const duration = z
   .string()
-  .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as "30s", "5m" or "72h"' });
+  .max(32)
+  .regex(new RegExp(DURATION_PATTERN), 'expected a duration such as "30s", "5m" or "72h"');
 
 const QUANTITY_SUFFIX: Record<string, number> = {
   '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
@@ -40,8 +58,9 @@ export function parseSize(value: number | string): number | undefined {
 }
 
 export const size = z
-  .union([z.number().int().min(0), z.string()])
-  .refine((v) => parseSize(v) !== undefined, { message: 'expected bytes (an integer) or a quantity such as "20Mi"' });
+  .union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().max(32).regex(new RegExp(QUANTITY_PATTERN), 'expected bytes (an integer) or a quantity such as "20Mi"')])
+  .refine((v) => parseSize(v) !== undefined, { message: 'expected bytes (an integer) or a quantity such as "20Mi"' })
+  .meta({ 'x-kubernetes-int-or-string': true });
 
 export const port = z.number().int().min(1).max(65535);
 
@@ -64,9 +83,12 @@ export function toALabel(domain: string): string | undefined {
 
 export const domain = z
   .string()
+  .min(1)
+  .max(253)
   .refine((s) => toALabel(s) !== undefined, {
     message: 'expected a domain name such as "example.com" (IDN allowed, no trailing dot)',
-  });
+  })
+  .meta(cel(CEL_DOMAIN, 'must be a domain name such as "example.com" (IDN allowed, no trailing dot)'));
 
 /** A host: IPv4, IPv6 (bare or in brackets) or a DNS name. Returns it normalised (no brackets, A-label). */
 export function normalizeHost(host: string): string | undefined {
@@ -79,9 +101,12 @@ export function normalizeHost(host: string): string | undefined {
 
 export const host = z
   .string()
+  .min(1)
+  .max(255)
   .refine((s) => normalizeHost(s) !== undefined, {
     message: 'expected an IPv4 address, an IPv6 address (bare or in brackets) or a DNS name',
-  });
+  })
+  .meta(cel(CEL_HOST, 'must be an IPv4 address, an IPv6 address (bare or in brackets) or a DNS name'));
 
 /** Parses "10.0.0.0/8", "2001:db8::/32" or a bare address into a normalised CIDR string. */
 export function normalizeCidr(text: string): string | undefined {
@@ -109,9 +134,12 @@ export function normalizeCidr(text: string): string | undefined {
 
 export const cidr = z
   .string()
+  .min(1)
+  .max(64)
   .refine((s) => normalizeCidr(s) !== undefined, {
     message: 'expected an IPv4 or IPv6 address or prefix such as "10.0.0.0/8" or "2001:db8::/32"',
-  });
+  })
+  .meta(cel(CEL_CIDR, 'must be an IPv4 or IPv6 address or prefix such as "10.0.0.0/8" or "2001:db8::/32"'));
 
 export const objectName = z
   .string()
@@ -139,6 +167,13 @@ export const nextHop = z
   .refine((h) => !h.mxLookup || toALabel(h.host) !== undefined, {
     message: 'mxLookup needs a DNS name, not an IP address',
     path: ['mxLookup'],
+  })
+  .meta({
+    'x-kubernetes-validations': [{
+      rule: "!has(self.mxLookup) || !self.mxLookup || !(isIP(self.host) || self.host.startsWith('['))",
+      message: 'mxLookup needs a DNS name in host, not an IP address',
+      fieldPath: '.mxLookup',
+    }],
   });
 
 export const gatewayRef = z.strictObject({

@@ -5,7 +5,7 @@
  * integration presets applied. The gateway never re-derives a default.
  */
 import { z } from 'zod';
-import { INTEGRATIONS, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
+import { ACTIONS, INTEGRATIONS, MESSAGE_ACTIONS, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
 
 const ms = z.number().int().min(0);
 const count = z.number().int().min(0);
@@ -64,6 +64,20 @@ export const gatewayConfig = z.strictObject({
   }),
   proxyProtocol: z.strictObject({ trustedLoadBalancers: z.array(z.string()) }),
   resolver: z.strictObject({ servers: z.array(z.string()), timeoutMs: ms }),
+  authentication: z.strictObject({
+    spf: z.boolean(),
+    dkim: z.boolean(),
+    dmarc: z.boolean(),
+    tempErrorIsViolation: z.boolean(),
+    permErrorIsViolation: z.boolean(),
+    applyDmarcPolicy: z.boolean(),
+    action: z.enum(MESSAGE_ACTIONS),
+  }),
+  protection: z.strictObject({
+    antivirus: z.strictObject({ enabled: z.boolean(), actions: z.strictObject({ infected: z.enum(ACTIONS), encrypted: z.enum(ACTIONS) }) }),
+    antispam: z.strictObject({ enabled: z.boolean(), actions: z.strictObject({ spam: z.enum(MESSAGE_ACTIONS), probableSpam: z.enum(MESSAGE_ACTIONS) }), subjectTag: z.string() }),
+    contentFilter: z.strictObject({ enabled: z.boolean(), action: z.enum(ACTIONS) }),
+  }),
 });
 
 export type GatewayConfig = z.output<typeof gatewayConfig>;

@@ -3,6 +3,7 @@
  * from anyone, and optionally where that mail goes (its internal server).
  */
 import { z } from 'zod';
+import { attachedStatus } from './status.ts';
 import { domain, gatewayRef, metadata, nextHop } from './fields.ts';
 
 export const localDomainSpec = z.strictObject({
@@ -17,7 +18,7 @@ export const localDomain = z.strictObject({
   kind: z.literal('LocalDomain'),
   metadata,
   spec: localDomainSpec,
-  status: z.unknown().optional(),
+  status: attachedStatus.optional(),
 });
 
 export type LocalDomain = z.output<typeof localDomain>;

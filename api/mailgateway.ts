@@ -8,12 +8,20 @@
  * so an explicit field always wins.
  */
 import { z } from 'zod';
-import { cidr, duration, host, metadata, nextHop, objectName, size, toALabel } from './fields.ts';
+import { cidr, duration, host, metadata, nextHop, objectName, port, size, toALabel } from './fields.ts';
+import { mailGatewayStatus } from './status.ts';
 
 export const INTEGRATIONS = ['Direct', 'BehindEdgeGateway', 'BehindEdgeGatewayNoRecipientVerification'] as const;
 export const TLS_MODES = ['None', 'Attempt', 'Require'] as const;
 export const CLIENT_CERT_MODES = ['None', 'Request', 'Require'] as const;
 export const VERIFICATION_MODES = ['DoNotReject', 'RejectUnverified'] as const;
+/** KSMG actions; precedence when modules disagree: Delete > Reject > DeleteAttachment > Skip. */
+export const ACTIONS = ['Skip', 'Reject', 'Delete', 'DeleteAttachment'] as const;
+export const MESSAGE_ACTIONS = ['Skip', 'Reject', 'Delete'] as const;
+export const SERVICE_TYPES = ['ClusterIP', 'LoadBalancer', 'NodePort'] as const;
+export const DEFAULT_IMAGE = 'mailgw/mailgw:0.1.0';
+
+const freeForm = (description: string) => z.record(z.string(), z.unknown()).meta({ 'x-kubernetes-preserve-unknown-fields': true }).describe(description);
 
 const tlsCertificate = z.strictObject({
   secretName: objectName.describe('Secret of type kubernetes.io/tls holding tls.crt, tls.key and optionally ca.crt (for client certificates).'),
@@ -82,6 +90,13 @@ export const mailGatewaySpec = z.strictObject({
       }).prefault({}).describe('TLS for outgoing sessions.'),
     })
     .prefault({})
+    .meta({
+      'x-kubernetes-validations': [
+        { rule: "!has(self.inbound) || !has(self.inbound.clientCertificate) || self.inbound.clientCertificate != 'Require' || (has(self.inbound.mode) && self.inbound.mode == 'Require')", message: 'tls.inbound.clientCertificate Require needs tls.inbound.mode Require', fieldPath: '.inbound.clientCertificate' },
+        { rule: "!has(self.inbound) || !has(self.inbound.mode) || self.inbound.mode != 'Require' || has(self.inbound.certificate)", message: 'tls.inbound.mode Require needs tls.inbound.certificate', fieldPath: '.inbound.certificate' },
+        { rule: "!has(self.inbound) || !has(self.inbound.clientCertificate) || self.inbound.clientCertificate == 'None' || has(self.inbound.certificate)", message: 'tls.inbound.clientCertificate needs tls.inbound.certificate', fieldPath: '.inbound.certificate' },
+      ],
+    })
     .superRefine((tls, ctx) => {
       if (tls.inbound.clientCertificate === 'Require' && tls.inbound.mode !== 'Require') {
         ctx.addIssue({ code: 'custom', path: ['inbound', 'clientCertificate'], message: 'clientCertificate Require needs inbound mode Require' });
@@ -109,7 +124,60 @@ export const mailGatewaySpec = z.strictObject({
     })
     .prefault({})
     .describe('DNS used for MX lookups, callouts and sender checks.'),
+  authentication: z
+    .strictObject({
+      spf: z.boolean().optional().describe('Check SPF. Default: on, off for BehindEdgeGatewayNoRecipientVerification (the peer is always the edge).'),
+      dkim: z.boolean().default(true).describe('Verify DKIM signatures.'),
+      dmarc: z.boolean().optional().describe('Check DMARC. Default: on, off for BehindEdgeGatewayNoRecipientVerification.'),
+      tempErrorIsViolation: z.boolean().default(false).describe('Count a TempError result as a violation.'),
+      permErrorIsViolation: z.boolean().default(false).describe('Count a PermError result as a violation.'),
+      applyDmarcPolicy: z.boolean().default(false).describe("Apply the sender domain's DMARC policy (p=reject/quarantine)."),
+      action: z.enum(MESSAGE_ACTIONS).optional().describe('What a violation does: Skip, Reject or Delete. Default: Reject, Delete behind an edge without recipient verification.'),
+    })
+    .prefault({})
+    .describe('Sender authentication (SPF, DKIM, DMARC).'),
+  protection: z
+    .strictObject({
+      antivirus: z.strictObject({
+        enabled: z.boolean().default(true).describe('Scan with clamd.'),
+        actions: z.strictObject({
+          infected: z.enum(ACTIONS).optional().describe('Action for an infected message. Default: Reject, Delete behind an edge without recipient verification.'),
+          encrypted: z.enum(ACTIONS).default('Skip').describe('Action for an encrypted (unscannable) message.'),
+        }).prefault({}).describe('Actions per scan status.'),
+      }).prefault({}).describe('Anti-virus.'),
+      antispam: z.strictObject({
+        enabled: z.boolean().default(true).describe('Scan with rspamd.'),
+        actions: z.strictObject({
+          spam: z.enum(MESSAGE_ACTIONS).optional().describe('Action for spam. Default: Reject, Delete behind an edge without recipient verification.'),
+          probableSpam: z.enum(MESSAGE_ACTIONS).default('Skip').describe('Action for probable spam (delivered tagged when Skip).'),
+        }).prefault({}).describe('Actions per verdict.'),
+        subjectTag: z.string().max(64).default('[Spam]').describe('Tag added to the subject of spam that is delivered.'),
+      }).prefault({}).describe('Anti-spam.'),
+      contentFilter: z.strictObject({
+        enabled: z.boolean().default(false).describe('Filter by size, attachment names and types.'),
+        action: z.enum(ACTIONS).optional().describe('Action for a match. Default: Reject, Delete behind an edge without recipient verification.'),
+      }).prefault({}).describe('Content filtering.'),
+    })
+    .prefault({})
+    .describe('Protection modules and their actions (Skip, Reject, Delete, DeleteAttachment).'),
   replicas: z.number().int().min(0).max(100).default(2).describe('Number of gateway pods.'),
+  image: z.string().min(1).max(512).default(DEFAULT_IMAGE).describe('Container image of the gateway.'),
+  resources: freeForm('Compute resources of the gateway container (Kubernetes ResourceRequirements).').optional(),
+  service: z
+    .strictObject({
+      type: z.enum(SERVICE_TYPES).default('ClusterIP').describe('Service type: ClusterIP, LoadBalancer or NodePort.'),
+      port: port.default(25).describe('Port the Service offers SMTP on.'),
+      externalTrafficPolicy: z.enum(['Cluster', 'Local']).optional().describe('For LoadBalancer/NodePort. Default: Local, so client addresses survive.'),
+      annotations: z.record(z.string().max(253), z.string().max(4096)).optional().describe('Annotations of the Service (cloud load balancer settings).'),
+      loadBalancerSourceRanges: z.array(cidr).max(64).optional().describe('Source ranges allowed to reach a LoadBalancer Service.'),
+    })
+    .prefault({})
+    .describe('The Service in front of the gateway pods.'),
+  nodeSelector: z.record(z.string().max(317), z.string().max(63)).optional().describe('Node labels the gateway pods must run on.'),
+  tolerations: z.array(freeForm('A Kubernetes toleration.')).max(32).optional().describe('Tolerations of the gateway pods.'),
+  affinity: freeForm('Kubernetes affinity of the gateway pods.').optional(),
+  topologySpreadConstraints: z.array(freeForm('A Kubernetes topology spread constraint.')).max(16).optional().describe('How gateway pods spread over zones and nodes.'),
+  priorityClassName: z.string().max(253).optional().describe('PriorityClass of the gateway pods.'),
 });
 
 export const mailGateway = z.strictObject({
@@ -117,7 +185,7 @@ export const mailGateway = z.strictObject({
   kind: z.literal('MailGateway'),
   metadata,
   spec: mailGatewaySpec.prefault({}),
-  status: z.unknown().optional(),
+  status: mailGatewayStatus.optional(),
 });
 
 export type MailGateway = z.output<typeof mailGateway>;

@@ -3,6 +3,7 @@
  * domain through the gateway (Postfix mynetworks).
  */
 import { z } from 'zod';
+import { attachedStatus } from './status.ts';
 import { cidr, gatewayRef, metadata } from './fields.ts';
 
 export const trustedNetworkSpec = z.strictObject({
@@ -16,7 +17,7 @@ export const trustedNetwork = z.strictObject({
   kind: z.literal('TrustedNetwork'),
   metadata,
   spec: trustedNetworkSpec,
-  status: z.unknown().optional(),
+  status: attachedStatus.optional(),
 });
 
 export type TrustedNetwork = z.output<typeof trustedNetwork>;

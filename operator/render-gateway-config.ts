@@ -106,6 +106,27 @@ export function renderGatewayConfig(
       trustedLoadBalancers: [...new Set(spec.proxyProtocol.trustedLoadBalancers.map((c) => normalizeCidr(c)!))].sort(),
     },
     resolver: { servers: spec.resolver.servers, timeoutMs: ms(spec.resolver.timeout) },
+    authentication: {
+      spf: spec.authentication.spf ?? preset.spf,
+      dkim: spec.authentication.dkim,
+      dmarc: spec.authentication.dmarc ?? preset.dmarc,
+      tempErrorIsViolation: spec.authentication.tempErrorIsViolation,
+      permErrorIsViolation: spec.authentication.permErrorIsViolation,
+      applyDmarcPolicy: spec.authentication.applyDmarcPolicy,
+      action: spec.authentication.action ?? preset.scanAction,
+    },
+    protection: {
+      antivirus: {
+        enabled: spec.protection.antivirus.enabled,
+        actions: { infected: spec.protection.antivirus.actions.infected ?? preset.scanAction, encrypted: spec.protection.antivirus.actions.encrypted },
+      },
+      antispam: {
+        enabled: spec.protection.antispam.enabled,
+        actions: { spam: spec.protection.antispam.actions.spam ?? preset.scanAction, probableSpam: spec.protection.antispam.actions.probableSpam },
+        subjectTag: spec.protection.antispam.subjectTag,
+      },
+      contentFilter: { enabled: spec.protection.contentFilter.enabled, action: spec.protection.contentFilter.action ?? preset.scanAction },
+    },
   };
   return gatewayConfig.parse(config);
 }
