@@ -7,7 +7,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { renderGatewayConfig } from '../operator/render-gateway-config.ts';
+import { render } from '../operator/render.ts';
+import { formatFinding } from '../operator/lint.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 import { formatProblem, loadManifests, type Manifests } from './manifest-load.ts';
@@ -43,7 +44,11 @@ export async function renderLocal(files: string[], gatewayName: string | undefin
       if (secret.data[key]) await writeFile(join(tlsDir, key), secret.data[key], { mode: 0o600 });
     }
   }
-  return { config: renderGatewayConfig(gw, manifests.domains, manifests.networks, { tlsDir }), manifests, warnings };
+  const rendered = render(gw, manifests.domains, manifests.networks, { tlsDir });
+  warnings.push(...rendered.findings.filter((f) => f.severity === 'Warning').map(formatFinding));
+  const lintErrors = rendered.findings.filter((f) => f.severity === 'Error').map(formatFinding);
+  if (lintErrors.length > 0) return { errors: lintErrors, warnings };
+  return { config: rendered.gatewayConfig, manifests, warnings };
 }
 
 export async function cmdUp(argv: string[]): Promise<number> {

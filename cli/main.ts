@@ -6,6 +6,8 @@ import { UsageError } from './args.ts';
 import { cmdGateway } from './cmd-gateway.ts';
 import { cmdUp } from './cmd-up.ts';
 import { cmdQueue } from './cmd-queue.ts';
+import { cmdRender } from './cmd-render.ts';
+import { cmdValidate } from './cmd-validate.ts';
 
 const USAGE = `usage: mailgw <command> [options]
 
@@ -14,6 +16,10 @@ commands:
                      run a gateway locally from manifests (no cluster needed)
   gateway --config FILE [--listen HOST:PORT] [--state-dir DIR]
                      run a gateway from a rendered config (what a pod runs)
+  validate -f PATH... [--output json]
+                     schema errors and integration-scheme lint findings
+  render -f PATH... [--gateway NAME]
+                     the Kubernetes objects the operator would apply, as YAML
   queue list|flush|delete|hold|release [ID...] [--state-dir DIR] [--output json]
                      administer the queue of a running gateway (like mailq/postsuper)
 `;
@@ -22,6 +28,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   up: cmdUp,
   gateway: cmdGateway,
   queue: cmdQueue,
+  validate: cmdValidate,
+  render: cmdRender,
 };
 
 export async function main(argv: string[]): Promise<number> {

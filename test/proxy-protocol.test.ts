@@ -95,4 +95,22 @@ describe('PROXY protocol', () => {
     assert.equal((await c.read())?.code, 554);
     assert.equal(await c.read(), undefined);
   });
+
+  it('a balancer\'s own connection (PROXY UNKNOWN) is never trusted, even when its address is in a trusted network', async () => {
+    const g = await startGateway(buildConfig({
+      spec: { integration: 'BehindEdgeGateway', proxyProtocol: { trustedLoadBalancers: [`${BALANCER}/32`] } },
+      domains: ['example.com'],
+      networks: [`${BALANCER}/32`],
+    }));
+    try {
+      const c = await SmtpDialog.open(g.port, BALANCER);
+      c.write('PROXY UNKNOWN\r\n');
+      await c.begin();
+      assert.equal((await c.cmd('RCPT TO:<friend@elsewhere.test>')).code, 554);
+      c.close();
+    } finally {
+      await g.close();
+    }
+  });
 });
+

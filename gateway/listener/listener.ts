@@ -35,10 +35,12 @@ export function createListener(runtime: () => Runtime, smtp: GatewaySmtpServer):
     let localAddress = normalizeClientAddress(socket.localAddress ?? '');
     let localPort = socket.localPort ?? 0;
     const fromBalancer = rt.loadBalancers.size > 0 && rt.loadBalancers.contains(peer);
+    let proxied = false;
     if (fromBalancer) {
       try {
         const header = await readProxyHeader(socket, PROXY_HEADER_TIMEOUT_MS);
         if (header.proxied) {
+          proxied = true;
           client = normalizeClientAddress(header.remoteAddress!);
           clientPort = header.remotePort!;
           localAddress = normalizeClientAddress(header.localAddress!);
@@ -50,7 +52,8 @@ export function createListener(runtime: () => Runtime, smtp: GatewaySmtpServer):
         return;
       }
     }
-    const trusted = rt.trusted.contains(client);
+    // A balancer's own connection (PROXY UNKNOWN/LOCAL: health checks) is never trusted, whatever its address.
+    const trusted = fromBalancer && !proxied ? false : rt.trusted.contains(client);
     const refusal = rt.limits.connect(client, trusted);
     if (refusal) {
       rt.logger.warn({ event: 'connect', sid, client, peer, reason: refusal }, 'connection refused: limit');
@@ -64,7 +67,8 @@ export function createListener(runtime: () => Runtime, smtp: GatewaySmtpServer):
       remotePort: clientPort,
       localAddress,
       localPort,
-      pregreetDelayMs: trusted ? 0 : rt.config.limits.pregreetDelayMs,
+      trusted,
+      pregreetDelayMs: trusted || (fromBalancer && !proxied) ? 0 : rt.config.limits.pregreetDelayMs,
       refuseProxyHeader: !fromBalancer,
       onProxyRefused: () => rt.logger.warn({ event: 'connect', sid, client, reason: 'proxy-not-allowed' }, 'connection refused: PROXY header from a source that is not a trusted load balancer'),
     });

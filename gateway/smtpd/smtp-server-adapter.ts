@@ -17,6 +17,7 @@ import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { startsWithProxyHeader } from '../listener/proxy-protocol.ts';
+import type { GatewaySession } from './session.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
@@ -26,6 +27,8 @@ export interface ConnectionPolicy {
   remotePort: number;
   localAddress: string;
   localPort: number;
+  /** Decided once by the listener: the client is in a trusted network. */
+  trusted: boolean;
   pregreetDelayMs: number;
   /** Refuse a PROXY header at the start of the stream (every non-load-balancer client). */
   refuseProxyHeader: boolean;
@@ -44,6 +47,9 @@ class GatewayConnection extends SMTPConnection {
       localPort: policy.localPort,
     });
     this.policy = policy;
+    (this.session as GatewaySession).mgw = {
+      trusted: policy.trusted, client: policy.remoteAddress, messagesAccepted: 0, rejected: 0, startedAt: Date.now(),
+    };
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {

@@ -42,17 +42,6 @@ export function createSmtpServer(runtime: () => Runtime): GatewaySmtpServer {
       requestCert: tls.clientCertificate !== 'None',
       rejectUnauthorized: tls.clientCertificate === 'Require',
     } : {}),
-    onConnect(session, callback) {
-      const rt = runtime();
-      (session as GatewaySession).mgw = {
-        trusted: rt.trusted.contains(session.remoteAddress),
-        client: session.remoteAddress,
-        messagesAccepted: 0,
-        rejected: 0,
-        startedAt: Date.now(),
-      };
-      callback();
-    },
     onMailFrom(from, session, callback) {
       const reply = checkMailFrom(runtime(), session, from);
       callback(reply ?? null);

@@ -1,0 +1,43 @@
+/**
+ * `mailgw render -f PATH... [--gateway NAME]`
+ *
+ * The Kubernetes objects the operator would apply for each MailGateway (or
+ * the named one), as multi-document YAML, for GitOps diffs and reviews.
+ * Refuses (exit 1) on schema errors and lint errors, like the operator.
+ */
+import { stringify } from 'yaml';
+import { render } from '../operator/render.ts';
+import { formatFinding } from '../operator/lint.ts';
+import { parseArgs, UsageError } from './args.ts';
+import { formatProblem, loadManifests } from './manifest-load.ts';
+
+export async function cmdRender(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['gateway']);
+  if (args.files.length === 0) throw new UsageError('mailgw render needs -f PATH');
+  const m = await loadManifests(args.files);
+  const schemaErrors = m.problems.filter((p) => p.severity === 'error');
+  if (schemaErrors.length > 0) {
+    for (const p of schemaErrors) process.stderr.write(`${formatProblem(p)}\n`);
+    return 1;
+  }
+  const name = args.flags.get('gateway');
+  const gateways = name ? m.gateways.filter((g) => g.metadata.name === name) : m.gateways;
+  if (gateways.length === 0) {
+    process.stderr.write(`error: no MailGateway${name ? ` named ${name}` : ''} in ${args.files.join(' ')}\n`);
+    return 1;
+  }
+  const docs: string[] = [];
+  let failed = false;
+  for (const gw of gateways) {
+    const r = render(gw, m.domains, m.networks);
+    for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
+    if (r.findings.some((f) => f.severity === 'Error')) {
+      failed = true;
+      continue;
+    }
+    for (const o of r.objects) docs.push(stringify(o, { lineWidth: 0 }));
+  }
+  if (failed) return 1;
+  process.stdout.write(docs.join('---\n'));
+  return 0;
+}

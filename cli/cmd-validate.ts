@@ -1,0 +1,29 @@
+/**
+ * `mailgw validate -f PATH... [--output text|json]`
+ *
+ * Schema errors (with file, document, line and field) and integration-scheme
+ * lint findings (with code, object and field). Exit 1 when there is any
+ * error, 0 when there are only warnings or nothing.
+ */
+import { lint, formatFinding } from '../operator/lint.ts';
+import { parseArgs, UsageError } from './args.ts';
+import { formatProblem, loadManifests } from './manifest-load.ts';
+
+export async function cmdValidate(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ['output']);
+  if (args.files.length === 0) throw new UsageError('mailgw validate needs -f PATH');
+  const output = args.flags.get('output') ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new UsageError('--output is text or json');
+  const m = await loadManifests(args.files);
+  const findings = lint(m.gateways, m.domains, m.networks);
+  const errors = m.problems.filter((p) => p.severity === 'error').length + findings.filter((f) => f.severity === 'Error').length;
+  const warnings = m.problems.length + findings.length - errors;
+  if (output === 'json') {
+    process.stdout.write(`${JSON.stringify({ problems: m.problems, findings, errors, warnings }, null, 2)}\n`);
+  } else {
+    for (const p of m.problems) process.stdout.write(`${formatProblem(p)}\n`);
+    for (const f of findings) process.stdout.write(`${formatFinding(f)}\n`);
+    process.stdout.write(`${m.gateways.length} MailGateway(s), ${m.domains.length} LocalDomain(s), ${m.networks.length} TrustedNetwork(s): ${errors} error(s), ${warnings} warning(s)\n`);
+  }
+  return errors > 0 ? 1 : 0;
+}

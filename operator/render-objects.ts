@@ -1,0 +1,154 @@
+/**
+ * The Kubernetes objects of one gateway, built from its MailGateway and its
+ * rendered config. Pure: plain objects, no I/O, no clock; the same input
+ * gives the same objects. The operator applies them with server-side apply;
+ * `mailgw render` prints them for GitOps diffs.
+ *
+ * ConfigMap (the rendered config) · Service (SMTP, port → 2525) · headless
+ * Service (the StatefulSet's) · StatefulSet (spool on a PVC per pod; config
+ * hash as a pod-template annotation so only real config changes roll pods;
+ * hardened pod) · PodDisruptionBudget. All owned by the MailGateway.
+ */
+import { createHash } from 'node:crypto';
+import type { GatewayConfig, MailGateway } from '../api/index.ts';
+
+type Obj = Record<string, unknown>;
+
+export const CONTAINER_PORT = 2525;
+export const CONFIG_DIR = '/etc/mailgw/config';
+export const CONFIG_FILE = 'gateway.json';
+export const TLS_DIR = '/etc/mailgw/tls';
+export const SPOOL_DIR = '/var/spool/mailgw';
+export const RUN_AS = 10001;
+
+export function configHash(config: GatewayConfig): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+}
+
+export function selectorLabels(gw: MailGateway): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'mailgw', 'app.kubernetes.io/instance': gw.metadata.name, 'app.kubernetes.io/component': 'gateway' };
+}
+
+function labels(gw: MailGateway): Record<string, string> {
+  return { ...selectorLabels(gw), 'app.kubernetes.io/part-of': 'mailgw', 'app.kubernetes.io/managed-by': 'mailgw-operator' };
+}
+
+function meta(gw: MailGateway, name: string, extra: Obj = {}): Obj {
+  const uid = (gw.metadata as { uid?: string }).uid;
+  return {
+    name,
+    namespace: gw.metadata.namespace ?? 'default',
+    labels: labels(gw),
+    ...extra,
+    ...(uid ? { ownerReferences: [{ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', name: gw.metadata.name, uid, controller: true, blockOwnerDeletion: true }] } : {}),
+  };
+}
+
+export function objectNames(gw: MailGateway) {
+  const base = gw.metadata.name;
+  return { config: `${base}-config`, service: `${base}-smtp`, headless: `${base}-gateway-headless`, statefulSet: `${base}-gateway`, pdb: `${base}-gateway` };
+}
+
+function quantity(v: number | string): string {
+  return typeof v === 'number' ? String(v) : v;
+}
+
+export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
+  const spec = gw.spec;
+  const names = objectNames(gw);
+  const hash = configHash(config);
+  const selector = selectorLabels(gw);
+  const exposed = spec.service.type !== 'ClusterIP';
+  const cert = spec.tls.inbound.certificate;
+
+  const configMap = {
+    apiVersion: 'v1', kind: 'ConfigMap',
+    metadata: meta(gw, names.config, { annotations: { 'mailgw.io/config-hash': hash } }),
+    data: { [CONFIG_FILE]: `${JSON.stringify(config, null, 2)}\n` },
+  };
+
+  const service = {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: meta(gw, names.service, spec.service.annotations ? { annotations: spec.service.annotations } : {}),
+    spec: {
+      type: spec.service.type,
+      selector,
+      ports: [{ name: 'smtp', port: spec.service.port, targetPort: 'smtp', protocol: 'TCP' }],
+      ...(exposed ? { externalTrafficPolicy: spec.service.externalTrafficPolicy ?? 'Local' } : {}),
+      ...(spec.service.type === 'LoadBalancer' && spec.service.loadBalancerSourceRanges ? { loadBalancerSourceRanges: spec.service.loadBalancerSourceRanges } : {}),
+    },
+  };
+
+  const headless = {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: meta(gw, names.headless),
+    spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector, ports: [{ name: 'smtp', port: CONTAINER_PORT, targetPort: 'smtp', protocol: 'TCP' }] },
+  };
+
+  const volumes: Obj[] = [
+    { name: 'config', configMap: { name: names.config } },
+    { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+    ...(cert ? [{ name: 'tls', secret: { secretName: cert.secretName, defaultMode: 0o440 } }] : []),
+  ];
+  const mounts: Obj[] = [
+    { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+    { name: 'spool', mountPath: SPOOL_DIR },
+    { name: 'tmp', mountPath: '/tmp' },
+    ...(cert ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
+  ];
+  const probe = (o: Obj) => ({ tcpSocket: { port: 'smtp' }, ...o });
+
+  const statefulSet = {
+    apiVersion: 'apps/v1', kind: 'StatefulSet',
+    metadata: meta(gw, names.statefulSet),
+    spec: {
+      replicas: spec.replicas,
+      serviceName: names.headless,
+      podManagementPolicy: 'Parallel',
+      updateStrategy: { type: 'RollingUpdate' },
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels: labels(gw), annotations: { 'mailgw.io/config-hash': hash } },
+        spec: {
+          terminationGracePeriodSeconds: 60,
+          enableServiceLinks: false,
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, runAsUser: RUN_AS, runAsGroup: RUN_AS, fsGroup: RUN_AS, seccompProfile: { type: 'RuntimeDefault' } },
+          ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
+          ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+          ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+          ...(spec.affinity ? { affinity: spec.affinity } : {}),
+          ...(spec.topologySpreadConstraints ? { topologySpreadConstraints: spec.topologySpreadConstraints } : {}),
+          containers: [{
+            name: 'gateway',
+            image: spec.image,
+            args: ['gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR],
+            env: [{ name: 'MAILGW_STATE_DIR', value: SPOOL_DIR }],
+            ports: [{ name: 'smtp', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
+            resources: spec.resources ?? { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
+            readinessProbe: probe({ periodSeconds: 5, failureThreshold: 2 }),
+            livenessProbe: probe({ initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 }),
+            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+            volumeMounts: mounts,
+          }],
+          volumes,
+        },
+      },
+      volumeClaimTemplates: [{
+        metadata: { name: 'spool', labels: selector },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          ...(spec.queue.storage.storageClassName ? { storageClassName: spec.queue.storage.storageClassName } : {}),
+          resources: { requests: { storage: quantity(spec.queue.storage.size) } },
+        },
+      }],
+    },
+  };
+
+  const pdb = {
+    apiVersion: 'policy/v1', kind: 'PodDisruptionBudget',
+    metadata: meta(gw, names.pdb),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+  };
+  return [configMap, service, headless, statefulSet, pdb];
+}
