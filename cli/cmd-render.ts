@@ -5,8 +5,8 @@
  * the named one), as multi-document YAML, for GitOps diffs and reviews.
  * Refuses (exit 1) on schema errors and lint errors, like the operator.
  */
-import { stringify } from 'yaml';
 import { render } from '../operator/render.ts';
+import { objectsToYaml } from '../operator/render-yaml.ts';
 import { formatFinding } from '../operator/lint.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { formatProblem, loadManifests } from './manifest-load.ts';
@@ -35,7 +35,7 @@ export async function cmdRender(argv: string[]): Promise<number> {
       failed = true;
       continue;
     }
-    for (const o of r.objects) docs.push(stringify(o, { lineWidth: 0 }));
+    docs.push(objectsToYaml(r.objects));
   }
   if (failed) return 1;
   process.stdout.write(docs.join('---\n'));
