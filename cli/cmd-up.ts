@@ -1,9 +1,10 @@
 /**
- * `mailgw up -f PATH... [--listen 127.0.0.1:2525] [--state-dir DIR] [--gateway NAME]`
+ * `mailgw up -f PATH... [--listen 127.0.0.1:2525] [--state-dir DIR] [--gateway NAME] [--capture]`
  *
  * Local mode: reads MailGateway/LocalDomain/TrustedNetwork manifests,
  * renders them with the operator's renderer and runs the gateway in-process.
  * Any schema error is printed with its location and nothing starts.
+ * --capture also runs capture sinks on the loopback next hops (capture-sink.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,8 @@ import { parseArgs, parseListen, UsageError } from './args.ts';
 import { formatProblem, loadManifests, type Manifests } from './manifest-load.ts';
 import type { GatewayConfig, MailGateway } from '../api/index.ts';
 import { runUntilSignal } from './run-until-signal.ts';
+import { startCaptureSinks } from './capture-sink.ts';
+import pino from 'pino';
 
 export async function renderLocal(files: string[], gatewayName: string | undefined, stateDir: string): Promise<{ config: GatewayConfig; manifests: Manifests; warnings: string[] } | { errors: string[]; warnings: string[] }> {
   const manifests = await loadManifests(files);
@@ -52,7 +55,8 @@ export async function renderLocal(files: string[], gatewayName: string | undefin
 }
 
 export async function cmdUp(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['listen', 'state-dir', 'gateway']);
+  const capture = argv.includes('--capture');
+  const args = parseArgs(argv.filter((a) => a !== '--capture'), ['listen', 'state-dir', 'gateway']);
   if (args.files.length === 0) throw new UsageError('mailgw up needs -f PATH (manifest files or directories)');
   const listen = parseListen(args.flags.get('listen') ?? '127.0.0.1:2525');
   const stateDir = resolve(args.flags.get('state-dir') ?? '.mailgw');
@@ -64,6 +68,10 @@ export async function cmdUp(argv: string[]): Promise<number> {
     return 1;
   }
   await mkdir(stateDir, { recursive: true });
-  const gateway = await Gateway.start(result.config, { ...listen, stateDir });
-  return runUntilSignal(gateway);
+  const logger = pino({ base: { gateway: `${result.config.gateway.namespace}/${result.config.gateway.name}` } });
+  const stopCapture = capture ? await startCaptureSinks(result.config, join(stateDir, 'captured'), logger) : undefined;
+  const gateway = await Gateway.start(result.config, { ...listen, stateDir, logger });
+  const code = await runUntilSignal(gateway);
+  await stopCapture?.();
+  return code;
 }

@@ -12,8 +12,9 @@ import { cmdValidate } from './cmd-validate.ts';
 const USAGE = `usage: mailgw <command> [options]
 
 commands:
-  up -f PATH... [--listen HOST:PORT] [--state-dir DIR] [--gateway NAME]
-                     run a gateway locally from manifests (no cluster needed)
+  up -f PATH... [--listen HOST:PORT] [--state-dir DIR] [--gateway NAME] [--capture]
+                     run a gateway locally from manifests (no cluster needed);
+                     --capture stores mail for loopback next hops in DIR/captured
   gateway --config FILE [--listen HOST:PORT] [--state-dir DIR]
                      run a gateway from a rendered config (what a pod runs)
   validate -f PATH... [--output json]

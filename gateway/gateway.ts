@@ -85,6 +85,12 @@ export class Gateway {
         resolve();
       });
     });
+    const a = config.authentication;
+    const p = config.protection;
+    const configured = [a.spf && 'SPF', a.dkim && 'DKIM', a.dmarc && 'DMARC', p.antivirus.enabled && 'anti-virus', p.antispam.enabled && 'anti-spam', p.contentFilter.enabled && 'content filtering'].filter(Boolean);
+    if (configured.length > 0) {
+      logger.warn({ event: 'not-enforced', modules: configured }, `configured but not enforced by this version: ${configured.join(', ')} (mail is relayed unscanned)`);
+    }
     const gw = new Gateway(runtime, server, smtp, admin);
     if (options.deliver !== false) queue.start();
     const addr = gw.address();
