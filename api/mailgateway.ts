@@ -34,6 +34,7 @@ export const mailGatewaySpec = z.strictObject({
     .describe('Integration scheme: Direct (the gateway is the MX), BehindEdgeGateway (the edge verifies recipients) or BehindEdgeGatewayNoRecipientVerification (nobody verifies recipients). Sets defaults and drives lint warnings.'),
   hostname: z
     .string()
+    .max(253)
     .refine((s) => toALabel(s) !== undefined, 'expected a fully qualified domain name')
     .optional()
     .describe('FQDN used in the banner, HELO, Received headers and DSNs. Default: <name>.<namespace>.mailgw.'),
@@ -73,7 +74,7 @@ export const mailGatewaySpec = z.strictObject({
       maxBackoff: duration.default('1h').describe('Longest wait between delivery attempts.'),
       storage: z.strictObject({
         size: size.default('10Gi').describe('Size of the spool volume per pod.'),
-        storageClassName: z.string().optional().describe('StorageClass of the spool volume.'),
+        storageClassName: z.string().max(253).optional().describe('StorageClass of the spool volume.'),
       }).prefault({}).describe('The spool volume.'),
     })
     .prefault({})
@@ -118,7 +119,7 @@ export const mailGatewaySpec = z.strictObject({
     .describe('PROXY protocol from load balancers.'),
   resolver: z
     .strictObject({
-      servers: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]+)(:\d+)?$/, 'expected an IP address with an optional port'))
+      servers: z.array(z.string().max(64).regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]+)(:\d+)?$/, 'expected an IP address with an optional port'))
         .max(8).default([]).describe('DNS servers ("10.0.0.10", "127.0.0.1:5353"); empty: the system resolver.'),
       timeout: duration.default('10s').describe('Time limit for one DNS query.'),
     })

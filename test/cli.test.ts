@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { tempDir } from './helpers/config.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 
@@ -105,4 +106,46 @@ describe('mailgw CLI', () => {
       assert.equal(code, 0, 'clean exit on SIGTERM');
     }
   });
+
+  it('validate: exit 0 with a summary for a good example, 1 with findings for the misconfigured one; --output json', () => {
+    const good = mailgw('validate', '-f', join(ROOT, 'examples/behind-edge-gateway-no-recipient-verification'));
+    assert.equal(good.status, 0);
+    assert.match(good.stdout, /1 MailGateway\(s\), 2 LocalDomain\(s\), 1 TrustedNetwork\(s\): 0 error\(s\), 0 warning\(s\)/);
+    const bad = mailgw('validate', '-f', join(ROOT, 'examples/misconfigured'));
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /^error: MGW201 TrustedNetwork\/mail\/everyone: spec\.cidrs\[0\]: 0\.0\.0\.0\/0 trusts a prefix shorter than \/8/m);
+    const json = JSON.parse(mailgw('validate', '-f', join(ROOT, 'examples/misconfigured'), '--output', 'json').stdout) as { errors: number; warnings: number; findings: { code: string }[] };
+    assert.equal(json.errors, 4);
+    assert.equal(json.warnings, 7);
+    assert.ok(json.findings.some((f) => f.code === 'MGW204'));
+  });
+
+  it('render: prints the objects as YAML; refuses a gateway with lint errors', () => {
+    const r = mailgw('render', '-f', join(ROOT, 'examples/direct'));
+    assert.equal(r.status, 0, r.stderr);
+    const docs = r.stdout.split(/^---$/m).map((d) => parseYaml(d) as { kind: string });
+    assert.deepEqual(docs.map((d) => d.kind), ['ConfigMap', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget']);
+    const bad = mailgw('render', '-f', join(ROOT, 'examples/misconfigured'), '--gateway', 'gateway');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /MGW201/);
+  });
+
+  it('up: refuses to start an open relay (lint error)', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'open.yaml'), `apiVersion: mailgw.io/v1alpha1
+kind: MailGateway
+metadata: { name: gw }
+spec: { integration: BehindEdgeGateway, relayHost: { host: 127.0.0.1 } }
+---
+apiVersion: mailgw.io/v1alpha1
+kind: TrustedNetwork
+metadata: { name: all }
+spec: { gatewayRef: { name: gw }, cidrs: ["::/0"] }
+`);
+    const r = mailgw('up', '-f', dir, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /MGW201 .*::\/0 trusts a prefix shorter than \/8/);
+    assert.match(r.stderr, /nothing started/);
+  });
 });
+

@@ -23,13 +23,15 @@ describe('CRDs', () => {
     for (const [file, text] of Object.entries(generated)) assert.equal(readFileSync(join(CRDS, file), 'utf8'), text, `${file} drifted from api/`);
   });
 
-  it('are structural, with a description on every field', () => {
+  it('are structural, bounded, with a description on every field', () => {
     const problems: string[] = [];
     const walk = (node: Json, path: string, needsDescription: boolean) => {
       if (needsDescription && typeof node.description !== 'string') problems.push(`${path}: no description`);
       if ('$ref' in node) problems.push(`${path}: $ref`);
       if (node.properties && node.additionalProperties !== undefined) problems.push(`${path}: properties and additionalProperties`);
       if (!node.type && !node['x-kubernetes-int-or-string']) problems.push(`${path}: no type`);
+      if (node.type === 'string' && node.maxLength === undefined && !node.enum) problems.push(`${path}: string without maxLength`);
+      if (node.type === 'array' && node.maxItems === undefined) problems.push(`${path}: array without maxItems`);
       for (const [k, v] of Object.entries((node.properties as Record<string, Json>) ?? {})) walk(v, `${path}.${k}`, path !== '');
       if (node.items) walk(node.items as Json, `${path}[]`, false);
       if (node.additionalProperties && typeof node.additionalProperties === 'object') walk(node.additionalProperties as Json, `${path}{}`, false);
