@@ -37,16 +37,29 @@ export interface GatewayOptions {
 }
 
 export class Gateway {
-  readonly runtime: Runtime;
+  private current: { rt: Runtime; smtp: GatewaySmtpServer };
+  /** Every smtp-server built (one per config generation); closed together at shutdown. */
+  private readonly servers = new Set<GatewaySmtpServer>();
   private readonly server: Server;
-  private readonly smtp: GatewaySmtpServer;
   private readonly admin: HttpServer;
+  private readonly options: GatewayOptions;
 
-  private constructor(runtime: Runtime, server: Server, smtp: GatewaySmtpServer, admin: HttpServer) {
-    this.runtime = runtime;
-    this.server = server;
-    this.smtp = smtp;
+  private constructor(rt: Runtime, options: GatewayOptions, admin: HttpServer) {
+    this.options = options;
     this.admin = admin;
+    this.current = { rt, smtp: this.smtpFor(rt) };
+    this.server = createListener(() => this.current);
+  }
+
+  /** The runtime new connections get (config, tables, services). */
+  get runtime(): Runtime {
+    return this.current.rt;
+  }
+
+  private smtpFor(rt: Runtime): GatewaySmtpServer {
+    const smtp = createSmtpServer(rt);
+    this.servers.add(smtp);
+    return smtp;
   }
 
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
@@ -66,7 +79,7 @@ export class Gateway {
       config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(),
       perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
     });
-    const runtime: Runtime = {
+    const rt: Runtime = {
       config,
       ...tables,
       limits: new ClientLimits(config.limits),
@@ -76,30 +89,58 @@ export class Gateway {
       logger,
     };
     const admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger);
-    const smtp = createSmtpServer(() => runtime);
-    const server = createListener(() => runtime, smtp);
+    const gw = new Gateway(rt, options, admin);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject);
+      gw.server.once('error', reject);
+      gw.server.listen(options.port, options.host, () => {
+        gw.server.off('error', reject);
         resolve();
       });
     });
-    const a = config.authentication;
-    const p = config.protection;
-    const configured = [a.spf && 'SPF', a.dkim && 'DKIM', a.dmarc && 'DMARC', p.antivirus.enabled && 'anti-virus', p.antispam.enabled && 'anti-spam', p.contentFilter.enabled && 'content filtering'].filter(Boolean);
-    if (configured.length > 0) {
-      logger.warn({ event: 'not-enforced', modules: configured }, `configured but not enforced by this version: ${configured.join(', ')} (mail is relayed unscanned)`);
-    }
-    const gw = new Gateway(runtime, server, smtp, admin);
-    if (options.deliver !== false) queue.start();
     const addr = gw.address();
     logger.info({
       event: 'listening', host: addr.host, port: addr.port, hostname: config.hostname, integration: config.integration,
       localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
       recipientVerification: config.recipientVerification.mode,
     }, `mailgw listening on ${addr.host}:${addr.port}`);
+    gw.warnNotEnforced(config);
+    if (options.deliver !== false) queue.start();
     return gw;
+  }
+
+  private warnNotEnforced(config: GatewayConfig): void {
+    const a = config.authentication;
+    const p = config.protection;
+    const configured = [a.spf && 'SPF', a.dkim && 'DKIM', a.dmarc && 'DMARC', p.antivirus.enabled && 'anti-virus', p.antispam.enabled && 'anti-spam', p.contentFilter.enabled && 'content filtering'].filter(Boolean);
+    if (configured.length > 0) {
+      this.runtime.logger.warn({ event: 'not-enforced', modules: configured }, `configured but not enforced by this version: ${configured.join(', ')} (mail is relayed unscanned)`);
+    }
+  }
+
+  /**
+   * Applies a new config live: new connections get it at once (their own
+   * smtp-server with the new hostname, limits and TLS files), sessions in
+   * flight finish under the config they began with, delivery routes by the
+   * new one from its next attempt. The spool, the queue and the connection
+   * counts carry over. Throws, changing nothing, if the new config cannot be
+   * built (e.g. a certificate file is unreadable).
+   */
+  reload(config: GatewayConfig): void {
+    const old = this.current.rt;
+    const tables = buildTables(config);
+    const resolver = createResolver(config.resolver);
+    const rt: Runtime = { ...old, config, ...tables, verifier: new RecipientVerifier(config, resolver) };
+    const smtp = createSmtpServer(rt); // throws on unreadable TLS files: nothing changed yet
+    for (const s of this.servers) if (s.connections.size === 0) this.servers.delete(s); // older generations with nobody left
+    this.servers.add(smtp);
+    old.limits.update(config.limits);
+    old.queue.reconfigure({ config, domains: tables.domains, resolver });
+    this.current = { rt, smtp };
+    rt.logger.info({
+      event: 'config-reloaded', localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
+      relayHost: config.relayHost ? `${config.relayHost.host}:${config.relayHost.port}` : null, recipientVerification: config.recipientVerification.mode,
+    }, 'new config applied');
+    this.warnNotEnforced(config);
   }
 
   address(): { host: string; port: number } {
@@ -115,7 +156,7 @@ export class Gateway {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
-      this.smtp.close(() => undefined);
+      for (const smtp of this.servers) smtp.close(() => undefined);
     });
     await this.runtime.queue.stop();
     await new Promise<void>((resolve) => this.admin.close(() => resolve()));

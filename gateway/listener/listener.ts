@@ -23,11 +23,11 @@ function refuse(socket: Socket, line: string): void {
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-export function createListener(runtime: () => Runtime, smtp: GatewaySmtpServer): Server {
+export function createListener(current: () => { rt: Runtime; smtp: GatewaySmtpServer }): Server {
   const handle = async (socket: Socket) => {
     socket.setNoDelay(true);
     socket.on('error', () => undefined); // smtp-server reports errors once it owns the socket
-    const rt = runtime();
+    const { rt, smtp } = current();
     const sid = sessionId();
     const peer = normalizeClientAddress(socket.remoteAddress ?? '');
     let client = peer;
@@ -62,6 +62,7 @@ export function createListener(runtime: () => Runtime, smtp: GatewaySmtpServer):
     }
     socket.once('close', () => rt.limits.disconnect(client));
     smtp.accept(socket, {
+      runtime: rt,
       id: sid,
       remoteAddress: client,
       remotePort: clientPort,
@@ -75,7 +76,7 @@ export function createListener(runtime: () => Runtime, smtp: GatewaySmtpServer):
   };
   return createServer({ noDelay: true }, (socket) => {
     handle(socket).catch((err: Error) => {
-      runtime().logger.error({ event: 'connect', err: err.message }, 'connection setup failed');
+      current().rt.logger.error({ event: 'connect', err: err.message }, 'connection setup failed');
       socket.destroy();
     });
   });

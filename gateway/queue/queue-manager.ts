@@ -56,6 +56,13 @@ export class QueueManager {
   }
 
   /** Takes over what the spool recovered: due messages now, deferred ones at their time. */
+  /** A new config: routing, TLS policy and lifetimes apply from the next attempt on. */
+  reconfigure(next: Pick<DeliveryContext, 'config' | 'domains' | 'resolver'>): void {
+    this.ctx.config = next.config;
+    this.ctx.domains = next.domains;
+    this.ctx.resolver = next.resolver;
+  }
+
   start(): void {
     for (const msg of this.ctx.spool.messages()) this.track(msg.id);
     this.pump();

@@ -4,6 +4,7 @@
  */
 import type { SMTPServerSession } from 'smtp-server';
 import type { EnvelopeRecipient } from '../spool/spool-types.ts';
+import type { Runtime } from '../runtime.ts';
 
 export interface Transaction {
   qid: string;
@@ -12,6 +13,8 @@ export interface Transaction {
 }
 
 export interface GatewaySessionState {
+  /** The runtime (config and tables) the session began with; a reload does not change it. */
+  rt: Runtime;
   trusted: boolean;
   client: string;
   messagesAccepted: number;

@@ -18,6 +18,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { startsWithProxyHeader } from '../listener/proxy-protocol.ts';
 import type { GatewaySession } from './session.ts';
+import type { Runtime } from '../runtime.ts';
 
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
@@ -27,6 +28,8 @@ export interface ConnectionPolicy {
   remotePort: number;
   localAddress: string;
   localPort: number;
+  /** The runtime current when the connection was accepted. */
+  runtime: Runtime;
   /** Decided once by the listener: the client is in a trusted network. */
   trusted: boolean;
   pregreetDelayMs: number;
@@ -48,6 +51,7 @@ class GatewayConnection extends SMTPConnection {
     });
     this.policy = policy;
     (this.session as GatewaySession).mgw = {
+      rt: policy.runtime,
       trusted: policy.trusted, client: policy.remoteAddress, messagesAccepted: 0, rejected: 0, startedAt: Date.now(),
     };
   }
