@@ -68,7 +68,8 @@ function pathOf(e: ErrorObject): string {
   return `${base}${extra}`.replace(/^\./, '');
 }
 
-export function admit(crd: Json, object: Json): string[] {
+/** Validates (after defaulting) like the API server; returns the errors and the defaulted object. */
+export function admit(crd: Json, object: Json): { errors: string[]; object: Json } {
   const version = ((crd.spec as Json).versions as Json[])[0]!;
   const schema = ((version.schema as Json).openAPIV3Schema) as Json;
   const ajv = new Ajv({ strict: false, allErrors: true });
@@ -83,5 +84,5 @@ export function admit(crd: Json, object: Json): string[] {
     }
   }
   if (errors.length === 0) runCel(schema, obj, '', errors);
-  return errors.map((e) => e.replace(/^\./, ''));
+  return { errors: errors.map((e) => e.replace(/^\./, '')), object: obj };
 }
