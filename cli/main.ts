@@ -8,6 +8,7 @@ import { cmdUp } from './cmd-up.ts';
 import { cmdQueue } from './cmd-queue.ts';
 import { cmdRender } from './cmd-render.ts';
 import { cmdValidate } from './cmd-validate.ts';
+import { cmdOperator } from './cmd-operator.ts';
 
 const USAGE = `usage: mailgw <command> [options]
 
@@ -17,6 +18,8 @@ commands:
                      --capture stores mail for loopback next hops in DIR/captured
   gateway --config FILE [--listen HOST:PORT] [--state-dir DIR]
                      run a gateway from a rendered config (what a pod runs)
+  operator [--kubeconfig FILE] [--metrics-address HOST:PORT] [--lease-namespace NS]
+                     run the operator (in-cluster config, KUBECONFIG or --kubeconfig)
   validate -f PATH... [--output json]
                      schema errors and integration-scheme lint findings
   render -f PATH... [--gateway NAME]
@@ -31,6 +34,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   queue: cmdQueue,
   validate: cmdValidate,
   render: cmdRender,
+  operator: cmdOperator,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,59 @@
+/**
+ * The operator's few calls to the API server, on @kubernetes/client-node:
+ * server-side apply of owned objects (field manager mailgw-operator),
+ * status through the /status subresource, Events. One place, so the rest of
+ * the operator works with plain objects.
+ */
+import * as k8s from '@kubernetes/client-node';
+
+export const FIELD_MANAGER = 'mailgw-operator';
+export const GROUP = 'mailgw.io';
+export const VERSION = 'v1alpha1';
+
+type Obj = Record<string, unknown>;
+
+export class K8sApi {
+  readonly kc: k8s.KubeConfig;
+  readonly objects: k8s.KubernetesObjectApi;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly core: k8s.CoreV1Api;
+  readonly apps: k8s.AppsV1Api;
+  readonly policy: k8s.PolicyV1Api;
+  readonly coordination: k8s.CoordinationV1Api;
+  private readonly merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+  constructor(kc: k8s.KubeConfig) {
+    this.kc = kc;
+    this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.apps = kc.makeApiClient(k8s.AppsV1Api);
+    this.policy = kc.makeApiClient(k8s.PolicyV1Api);
+    this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+  }
+
+  apply(obj: Obj): Promise<k8s.KubernetesObject> {
+    return this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+  }
+
+  /** Replaces the status of a mailgw.io object (a merge patch that also clears keys no longer present). */
+  async writeStatus(plural: string, namespace: string, name: string, status: Obj, previous: Obj | undefined): Promise<void> {
+    const cleared = Object.fromEntries(Object.keys(previous ?? {}).filter((k) => !(k in status)).map((k) => [k, null]));
+    await this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural, name, body: { status: { ...cleared, ...status } }, fieldManager: FIELD_MANAGER }, this.merge);
+  }
+
+  async event(involved: { kind: string; namespace: string; name: string; uid?: string | undefined }, type: 'Normal' | 'Warning', reason: string, message: string, now: Date): Promise<void> {
+    const ts = now.toISOString();
+    await this.core.createNamespacedEvent({
+      namespace: involved.namespace,
+      body: {
+        metadata: { generateName: `${involved.name}.`, namespace: involved.namespace },
+        involvedObject: { apiVersion: `${GROUP}/${VERSION}`, kind: involved.kind, namespace: involved.namespace, name: involved.name, ...(involved.uid ? { uid: involved.uid } : {}) },
+        type, reason, message: message.slice(0, 1024), count: 1,
+        firstTimestamp: new Date(ts), lastTimestamp: new Date(ts),
+        source: { component: FIELD_MANAGER },
+        reportingComponent: FIELD_MANAGER,
+      },
+    });
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The operator: informers on the three resources and on what it owns, a
+ * keyed work queue (one key per MailGateway), the reconcile of
+ * reconcile.ts, a periodic resync, leader election, metrics and health.
+ * Only the leader runs the controllers; a standby keeps campaigning.
+ */
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { GROUP, K8sApi, VERSION } from './k8s-api.ts';
+import { LeaderElector } from './leader-election.ts';
+import { OperatorMetrics } from './metrics.ts';
+import { reconcile, type ClusterView } from './reconcile.ts';
+import { ResilientInformer } from './watch.ts';
+import { WorkQueue } from './work-queue.ts';
+
+type Obj = KubernetesObject & Record<string, unknown>;
+
+export interface OperatorOptions {
+  logger: Logger;
+  identity: string;
+  leaseNamespace: string;
+  leaseName?: string;
+  leaseDurationMs?: number;
+  resyncMs?: number;
+  watchSilenceMs?: number;
+  metricsHost?: string;
+  metricsPort?: number;
+  concurrency?: number;
+}
+
+const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=mailgw-operator';
+
+export class Operator {
+  readonly api: K8sApi;
+  readonly metrics = new OperatorMetrics();
+  private readonly o: OperatorOptions;
+  private readonly logger: Logger;
+  private readonly queue: WorkQueue;
+  private readonly informers: ResilientInformer<Obj>[] = [];
+  private readonly byKind = new Map<string, ResilientInformer<Obj>>();
+  private readonly elector: LeaderElector;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private metricsServer: Server | undefined;
+  private running = false;
+
+  constructor(api: K8sApi, options: OperatorOptions) {
+    this.api = api;
+    this.o = options;
+    this.logger = options.logger;
+    this.queue = new WorkQueue((key) => this.reconcileKey(key), { concurrency: options.concurrency ?? 4 });
+    const leaseDurationMs = options.leaseDurationMs ?? 15_000;
+    this.elector = new LeaderElector(api, {
+      namespace: options.leaseNamespace, name: options.leaseName ?? 'mailgw-operator', identity: options.identity,
+      leaseDurationMs, retryPeriodMs: Math.max(100, Math.floor(leaseDurationMs / 3)),
+    }, this.logger);
+    this.elector.onStartedLeading = () => {
+      this.metrics.leader.set(1);
+      void this.startControllers();
+    };
+    this.elector.onStoppedLeading = () => {
+      this.metrics.leader.set(0);
+      // Like controller-runtime: a replica that lost the lease exits and is restarted as a standby.
+      this.logger.error({ event: 'leader-lost' }, 'lost leadership; exiting');
+      process.exit(1);
+    };
+  }
+
+  get metricsAddress(): { host: string; port: number } | undefined {
+    const a = this.metricsServer?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  async start(): Promise<void> {
+    this.metricsServer = await this.metrics.serve(this.o.metricsHost ?? '0.0.0.0', this.o.metricsPort ?? 8080, () => this.informers.every((i) => i.hasSynced));
+    this.elector.start();
+  }
+
+  private informer(kind: string, path: string, list: () => Promise<unknown>, toKey: (o: Obj) => string[], selector?: string): void {
+    const inf = new ResilientInformer<Obj>(this.api.kc, path, list as () => Promise<KubernetesListObject<Obj>>, (o) => {
+      for (const k of toKey(o)) this.queue.add(k);
+      this.metrics.queueDepth.set(this.queue.depth);
+    }, this.logger, { silenceMs: this.o.watchSilenceMs ?? 5 * 60_000, onRestart: (p) => this.metrics.watchRestarts.inc({ path: p }) }, selector);
+    this.informers.push(inf);
+    this.byKind.set(kind, inf);
+  }
+
+  private async startControllers(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const ns = (o: Obj) => o.metadata?.namespace ?? 'default';
+    const gatewayKey = (o: Obj) => [`${ns(o)}/${o.metadata?.name ?? ''}`];
+    // A domain or network that moves to another gateway must reconcile both: remember where each pointed.
+    const lastRef = new Map<string, string>();
+    const refKey = (o: Obj) => {
+      const id = `${ns(o)}/${o.kind}/${o.metadata?.name}`;
+      const now = `${ns(o)}/${(o.spec as { gatewayRef?: { name?: string } } | undefined)?.gatewayRef?.name ?? ''}`;
+      const before = lastRef.get(id);
+      lastRef.set(id, now);
+      return before && before !== now ? [now, before] : [now];
+    };
+    const ownerKey = (o: Obj) => (o.metadata?.ownerReferences ?? []).filter((r) => r.kind === 'MailGateway' && r.controller).map((r) => `${ns(o)}/${r.name}`);
+    const crList = (plural: string) => () => this.api.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
+    this.informer('MailGateway', `/apis/${GROUP}/${VERSION}/mailgateways`, crList('mailgateways'), gatewayKey);
+    this.informer('LocalDomain', `/apis/${GROUP}/${VERSION}/localdomains`, crList('localdomains'), refKey);
+    this.informer('TrustedNetwork', `/apis/${GROUP}/${VERSION}/trustednetworks`, crList('trustednetworks'), refKey);
+    this.informer('ConfigMap', '/api/v1/configmaps', () => this.api.core.listConfigMapForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('Service', '/api/v1/services', () => this.api.core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('StatefulSet', '/apis/apps/v1/statefulsets', () => this.api.apps.listStatefulSetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets', () => this.api.policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    await Promise.all(this.informers.map((i) => i.start()));
+    this.logger.info({ event: 'controllers-started', informers: this.informers.length }, 'watching MailGateways, LocalDomains, TrustedNetworks and owned objects');
+    this.resync();
+    const every = this.o.resyncMs ?? 10 * 60_000;
+    this.resyncTimer = setInterval(() => this.resync(), every);
+    this.resyncTimer.unref();
+  }
+
+  /** Every gateway (and every gateway a domain or network points at) gets a reconcile. */
+  private resync(): void {
+    const keys = new Set<string>();
+    for (const kind of ['MailGateway', 'LocalDomain', 'TrustedNetwork']) {
+      for (const o of this.byKind.get(kind)?.list() ?? []) {
+        const ns = o.metadata?.namespace ?? 'default';
+        keys.add(kind === 'MailGateway' ? `${ns}/${o.metadata?.name}` : `${ns}/${(o.spec as { gatewayRef?: { name?: string } }).gatewayRef?.name ?? ''}`);
+      }
+    }
+    for (const k of keys) this.queue.add(k);
+  }
+
+  private view(): ClusterView {
+    const list = (kind: string, namespace: string) => (this.byKind.get(kind)?.list() ?? []).filter((o) => (o.metadata?.namespace ?? 'default') === namespace) as Record<string, unknown>[];
+    return {
+      gateway: (namespace, name) => this.byKind.get('MailGateway')?.get(name, namespace) as Record<string, unknown> | undefined,
+      domains: (namespace) => list('LocalDomain', namespace),
+      networks: (namespace) => list('TrustedNetwork', namespace),
+      owned: (kind, namespace, name) => this.byKind.get(kind)?.get(name, namespace) as Record<string, unknown> | undefined,
+    };
+  }
+
+  private async reconcileKey(key: string): Promise<void> {
+    const end = this.metrics.duration.startTimer();
+    try {
+      await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date() }, key);
+      this.metrics.reconciles.inc({ result: 'ok' });
+    } catch (err) {
+      this.metrics.reconciles.inc({ result: 'error' });
+      this.logger.warn({ event: 'reconcile-error', key, err: (err as Error).message }, 'reconcile failed; retrying with backoff');
+      throw err;
+    } finally {
+      end();
+      this.metrics.queueDepth.set(this.queue.depth);
+    }
+  }
+
+  /** Graceful stop: release the lease first so a standby takes over at once. */
+  async stop(): Promise<void> {
+    await this.elector.stop();
+    this.queue.stop();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await Promise.all(this.informers.map((i) => i.stop()));
+    await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Reconcile one MailGateway, in numbered steps (controller-runtime style):
+ *
+ *   1. load      the MailGateway; gone → mark its LocalDomains/TrustedNetworks
+ *                not in effect and stop (owner references let the garbage
+ *                collector delete what it owned)
+ *   2. gather    its LocalDomains and TrustedNetworks (same namespace, gatewayRef)
+ *   3. render    pure: config + objects + lint findings; a spec that can never
+ *                work (schema or lint error) is Degraded and nothing is applied,
+ *                so the running config stays
+ *   4. apply     server-side apply of each owned object whose desired state
+ *                differs from the live one (a no-op reconcile writes nothing)
+ *   5. status    computed, written through /status only when it changed;
+ *                Events for transitions (rolled out, degraded, recovered)
+ *
+ * Errors from the API server propagate: the work queue retries with backoff.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { localDomain, mailGateway, trustedNetwork, type LocalDomain, type MailGateway, type TrustedNetwork } from '../api/index.ts';
+import { canonical, getPathValue, leafPaths } from './object-diff.ts';
+import type { K8sApi } from './k8s-api.ts';
+import type { Finding } from './lint.ts';
+import { render } from './render.ts';
+import { configHash, selectorLabels } from './render-objects.ts';
+import { attachedStatus, gatewayStatus, type GatewayStatus } from './status-compute.ts';
+
+type Obj = Record<string, unknown>;
+const APPLIED = 'mailgw.io/applied';
+
+export interface ClusterView {
+  gateway(namespace: string, name: string): Obj | undefined;
+  domains(namespace: string): Obj[];
+  networks(namespace: string): Obj[];
+  owned(kind: string, namespace: string, name: string): Obj | undefined;
+}
+
+export interface ReconcileContext {
+  api: K8sApi;
+  view: ClusterView;
+  logger: Logger;
+  now: () => Date;
+}
+
+const metaOf = (o: Obj) => (o.metadata ?? {}) as { name: string; namespace?: string; generation?: number; uid?: string; annotations?: Record<string, string> };
+
+/** The applied-object fingerprint stored on each owned object, so an unchanged desired state is not sent again. */
+function fingerprint(obj: Obj): string {
+  return createHash('sha256').update(canonical(obj)).digest('hex').slice(0, 16);
+}
+
+function withFingerprint(obj: Obj): Obj {
+  const m = metaOf(obj);
+  const fp = fingerprint(obj);
+  return { ...obj, metadata: { ...m, annotations: { ...(m.annotations ?? {}), [APPLIED]: fp } } };
+}
+
+/** True when the live object carries our last fingerprint and still holds every field we set (no drift). */
+export function upToDate(desired: Obj, live: Obj | undefined): boolean {
+  if (!live) return false;
+  if (metaOf(live).annotations?.[APPLIED] !== metaOf(desired).annotations?.[APPLIED]) return false;
+  for (const [path, value] of leafPaths(desired)) {
+    if (canonical(getPathValue(live, path)) !== canonical(value)) return false;
+  }
+  return true;
+}
+
+function refersTo(o: Obj, name: string): boolean {
+  return ((o.spec as { gatewayRef?: { name?: string } } | undefined)?.gatewayRef?.name) === name;
+}
+
+async function writeAttached(ctx: ReconcileContext, plural: string, obj: Obj, accepted: boolean, reason: string, message: string): Promise<void> {
+  const m = metaOf(obj);
+  const prev = obj.status as { conditions?: never[] } | undefined;
+  const next = attachedStatus(prev, m.generation ?? 0, accepted, reason, message, ctx.now().toISOString());
+  if (canonical(prev) === canonical(next)) return;
+  await ctx.api.writeStatus(plural, m.namespace ?? 'default', m.name, next, prev as Obj | undefined);
+}
+
+function findingsFor(findings: Finding[], kind: string, o: Obj): Finding[] {
+  const m = metaOf(o);
+  return findings.filter((f) => f.object === `${kind}/${m.namespace ?? 'default'}/${m.name}` && f.severity === 'Error');
+}
+
+export async function reconcile(ctx: ReconcileContext, key: string): Promise<void> {
+  const [namespace, name] = key.split('/') as [string, string];
+  const log = ctx.logger.child({ key });
+
+  // 1. load
+  const raw = ctx.view.gateway(namespace, name);
+  const attachedDomains = ctx.view.domains(namespace).filter((d) => refersTo(d, name));
+  const attachedNetworks = ctx.view.networks(namespace).filter((n) => refersTo(n, name));
+  if (!raw) {
+    for (const d of attachedDomains) await writeAttached(ctx, 'localdomains', d, false, 'GatewayNotFound', `MailGateway ${name} does not exist`);
+    for (const n of attachedNetworks) await writeAttached(ctx, 'trustednetworks', n, false, 'GatewayNotFound', `MailGateway ${name} does not exist`);
+    log.debug({ event: 'reconcile', step: 'load' }, 'gateway gone');
+    return;
+  }
+
+  // 2. gather (objects that fail the schema are left out and told why)
+  const invalidReasons: string[] = [];
+  const domains: { raw: Obj; parsed?: LocalDomain }[] = attachedDomains.map((d) => {
+    const p = localDomain.safeParse(d);
+    return p.success ? { raw: d, parsed: p.data } : { raw: d };
+  });
+  const networks: { raw: Obj; parsed?: TrustedNetwork }[] = attachedNetworks.map((n) => {
+    const p = trustedNetwork.safeParse(n);
+    return p.success ? { raw: n, parsed: p.data } : { raw: n };
+  });
+  const gwParsed = mailGateway.safeParse(raw);
+  if (!gwParsed.success) invalidReasons.push(...gwParsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+
+  // 3. render
+  const gwMeta = metaOf(raw);
+  let rendered: ReturnType<typeof render> | undefined;
+  let findings: Finding[] = [];
+  if (gwParsed.success) {
+    const gw: MailGateway = gwParsed.data;
+    rendered = render(gw, domains.flatMap((d) => (d.parsed ? [d.parsed] : [])), networks.flatMap((n) => (n.parsed ? [n.parsed] : [])));
+    findings = rendered.findings;
+    const errors = findings.filter((f) => f.severity === 'Error');
+    if (errors.length > 0) invalidReasons.push(...errors.map((f) => `${f.code} ${f.object} ${f.field}: ${f.message}`));
+  }
+  const invalid = invalidReasons.length > 0 ? invalidReasons.join('; ').slice(0, 4000) : undefined;
+
+  // 4. apply (only a valid spec; otherwise the running config stays)
+  let applied = 0;
+  if (rendered && !invalid) {
+    for (const desired of rendered.objects.map(withFingerprint)) {
+      const m = metaOf(desired);
+      if (upToDate(desired, ctx.view.owned(String(desired.kind), m.namespace ?? namespace, m.name))) continue;
+      await ctx.api.apply(desired);
+      applied++;
+    }
+  }
+
+  // 5. status
+  const prev = raw.status as GatewayStatus | undefined;
+  const stsName = `${name}-gateway`;
+  const sts = ctx.view.owned('StatefulSet', namespace, stsName) as { metadata?: { generation?: number }; status?: Record<string, number> } | undefined;
+  const spec = (raw.spec ?? {}) as { replicas?: number };
+  const hash = rendered && !invalid ? configHash(rendered.gatewayConfig) : undefined;
+  const selector = Object.entries(selectorLabels({ metadata: { name } } as MailGateway)).map(([k, v]) => `${k}=${v}`).join(',');
+  const status = gatewayStatus(prev, {
+    generation: gwMeta.generation ?? 0,
+    replicasWanted: spec.replicas ?? 2,
+    statefulSet: sts ? { generation: sts.metadata?.generation ?? 0, status: sts.status ?? {} } : undefined,
+    domains: invalid ? 0 : (rendered?.gatewayConfig.localDomains.length ?? 0),
+    networks: invalid ? 0 : (rendered ? new Set(rendered.gatewayConfig.trustedNetworks.map((t) => t.source)).size : 0),
+    configHash: hash,
+    findings,
+    invalid,
+    selector,
+  }, ctx.now().toISOString());
+  if (canonical(prev) !== canonical(status)) {
+    await ctx.api.writeStatus('mailgateways', namespace, name, status as Obj, prev as Obj | undefined);
+    const involved = { kind: 'MailGateway', namespace, name, uid: gwMeta.uid };
+    const wasDegraded = prev?.conditions?.find((c) => c.type === 'Degraded')?.status === 'True';
+    if (invalid && !wasDegraded) await ctx.api.event(involved, 'Warning', 'Degraded', invalid, ctx.now());
+    if (!invalid && wasDegraded) await ctx.api.event(involved, 'Normal', 'Recovered', 'the spec is valid again and has been applied', ctx.now());
+    if (hash && prev?.configHash !== hash) await ctx.api.event(involved, 'Normal', 'ConfigRolledOut', `gateway config ${hash} applied (${status.domains} domains, ${status.networks} trusted networks)`, ctx.now());
+  }
+  for (const d of domains) {
+    const errs = findingsFor(findings, 'LocalDomain', d.raw);
+    const ok = !!d.parsed && !invalid;
+    await writeAttached(ctx, 'localdomains', d.raw, ok,
+      !d.parsed ? 'InvalidSpec' : errs.length > 0 ? errs[0]!.code : invalid ? 'GatewayDegraded' : 'Accepted',
+      !d.parsed ? 'the spec does not pass validation' : errs.length > 0 ? errs[0]!.message : invalid ? `MailGateway ${name} is degraded: ${invalid.slice(0, 500)}` : `in effect on MailGateway ${name}`);
+  }
+  for (const n of networks) {
+    const errs = findingsFor(findings, 'TrustedNetwork', n.raw);
+    const ok = !!n.parsed && !invalid;
+    await writeAttached(ctx, 'trustednetworks', n.raw, ok,
+      !n.parsed ? 'InvalidSpec' : errs.length > 0 ? errs[0]!.code : invalid ? 'GatewayDegraded' : 'Accepted',
+      !n.parsed ? 'the spec does not pass validation' : errs.length > 0 ? errs[0]!.message : invalid ? `MailGateway ${name} is degraded: ${invalid.slice(0, 500)}` : `in effect on MailGateway ${name}`);
+  }
+  log.info({ event: 'reconcile', applied, degraded: Boolean(invalid), domains: status.domains, networks: status.networks, ready: status.readyReplicas }, 'reconciled');
+}
