@@ -69,11 +69,16 @@ function pathOf(e: ErrorObject): string {
 }
 
 /** Validates (after defaulting) like the API server; returns the errors and the defaulted object. */
+const compiled = new WeakMap<Json, ReturnType<Ajv['compile']>>();
+
 export function admit(crd: Json, object: Json): { errors: string[]; object: Json } {
   const version = ((crd.spec as Json).versions as Json[])[0]!;
   const schema = ((version.schema as Json).openAPIV3Schema) as Json;
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  const validate = ajv.compile(strict(schema) as object);
+  let validate = compiled.get(crd);
+  if (!validate) {
+    validate = new Ajv({ strict: false, allErrors: true }).compile(strict(schema) as object);
+    compiled.set(crd, validate);
+  }
   const obj = structuredClone(object);
   applyDefaults(schema, obj);
   const errors: string[] = [];

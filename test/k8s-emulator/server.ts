@@ -132,7 +132,11 @@ export async function startEmulator(opts: { historyLimit?: number } = {}): Promi
     if (!r) return json(404, status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     const { t, ns, name, sub } = r;
     if (t.namespaced && name !== undefined && ns === undefined) return json(404, status(404, 'NotFound', 'namespace required'));
-    const manager = q.get('fieldManager') ?? String(req.headers['user-agent'] ?? 'unknown').split('/')[0]!;
+    const agent = String(req.headers['user-agent'] ?? 'unknown').split('/')[0]!;
+    const manager = q.get('fieldManager') ?? agent;
+    const verb = req.method === 'GET' ? (name !== undefined ? 'get' : (q.get('watch') === 'true' || q.get('watch') === '1') ? 'watch' : 'list')
+      : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[req.method ?? ''] ?? 'unknown';
+    store.audit.add(`${agent} ${verb} ${t.group}/${t.resource}${sub ? `/${sub}` : ''} ${ns ?? '*'}`);
     if (req.method === 'GET' && name === undefined) {
       if (q.get('watch') === 'true' || q.get('watch') === '1') return watch(res, t, ns, q);
       return json(200, { kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata: { resourceVersion: store.resourceVersion }, items: store.list(t, ns, q.get('labelSelector') ?? undefined) });

@@ -46,6 +46,8 @@ export class Store {
   private readonly historyLimit: number;
   readonly watchers = new Set<(e: WatchEvent) => void>();
   readonly counters: Counters = { requests: new Map(), changes: new Map() };
+  /** Every request as RBAC sees it: "agent verb group/resource[/sub] namespace". */
+  readonly audit = new Set<string>();
   /** Emulates the StatefulSet controller: status follows spec.replicas. */
   autoReadyStatefulSets = true;
 

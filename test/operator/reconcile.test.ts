@@ -130,6 +130,18 @@ describe('operator reconcile', () => {
     await eventually('port healed', () => (em.store.get(em.store.typeOf!('', 'services')!, NS, 'gw-smtp') as Json).spec.ports[0].port === 25);
   });
 
+  it('serves /metrics, /healthz and /readyz', async () => {
+    const started = await op.waitFor((l) => l.event === 'operator-started');
+    const base = `http://${String(started.metrics)}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.match(text, /^mailgw_operator_reconciles_total\{result="ok"\} [1-9]\d*$/m);
+    assert.match(text, /^mailgw_operator_is_leader 1$/m);
+    assert.match(text, /^mailgw_operator_reconcile_duration_seconds_count [1-9]/m);
+    assert.match(text, /^mailgw_operator_work_queue_depth \d+$/m);
+  });
+
   it('an orphan LocalDomain reports that its gateway does not exist', async () => {
     await k.create('localdomains', NS, domain('orphan', 'orphan.example', 'nope'));
     const d = await eventually('orphan status', async () => {
@@ -137,5 +149,41 @@ describe('operator reconcile', () => {
       return cond(o, 'Ready') ? o : undefined;
     });
     assert.equal(cond(d, 'Ready').reason, 'GatewayNotFound');
+  });
+});
+
+describe('operator RBAC', () => {
+  it('deploy/rbac.yaml grants exactly what the operator uses (create only where an apply may create)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseAllDocuments } = await import('yaml');
+    const em = await startEmulator();
+    const k = kubectl(em);
+    const op = startOperator(em, 'op-rbac');
+    try {
+      await op.waitFor((l) => l.event === 'controllers-started');
+      await k.create('mailgateways', NS, gateway('gw'));
+      await k.create('localdomains', NS, domain('d', 'rbac.example'));
+      await k.create('trustednetworks', NS, network('n', ['10.9.0.0/16']));
+      await eventually('status', async () => (await k.get('localdomains', NS, 'd')).status?.conditions?.[0]?.status === 'True'
+        && (await k.get('trustednetworks', NS, 'n')).status?.conditions?.[0]?.status === 'True');
+      await eventually('lease renewed', () => [...em.store.audit].some((a) => a.includes('update coordination.k8s.io/leases')), 5000);
+    } finally {
+      await op.stop();
+      await em.stop();
+    }
+    // Everything but the test's own kubectl is the operator (its watches go out with Node's fetch user agent).
+    const used = new Set([...em.store.audit].filter((a) => !a.startsWith('kubectl ')).map((a) => {
+      const [, verb, res, ns] = a.split(' ') as [string, string, string, string];
+      return `${ns === 'mailgw-system' && res.includes('leases') ? 'Role' : 'ClusterRole'} ${verb} ${res}`;
+    }));
+    const granted = new Set<string>();
+    for (const doc of parseAllDocuments(readFileSync(new URL('../../deploy/rbac.yaml', import.meta.url), 'utf8'))) {
+      const o = doc.toJS() as Json;
+      if (o.kind !== 'ClusterRole' && o.kind !== 'Role') continue;
+      for (const rule of o.rules) for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) granted.add(`${o.kind} ${v} ${g}/${r}`);
+    }
+    assert.deepEqual([...used].filter((u) => !granted.has(u)), [], 'every request is allowed');
+    const unused = [...granted].filter((g) => !used.has(g) && !/^ClusterRole create (\/configmaps|\/services|apps\/statefulsets|policy\/poddisruptionbudgets)$/.test(g));
+    assert.deepEqual(unused, [], 'nothing granted that is not used');
   });
 });
