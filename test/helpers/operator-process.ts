@@ -16,9 +16,9 @@ export interface OperatorProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startOperator(em: Emulator, identity: string, extra: string[] = []): OperatorProcess {
+export function startOperator(em: Emulator, identity: string, opts: { leaseDuration?: string } = {}): OperatorProcess {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'operator', '--kubeconfig', em.kubeconfig, '--metrics-address', '127.0.0.1:0',
-    '--lease-namespace', 'mailgw-system', '--lease-duration', '2s', '--identity', identity, '--resync', '2s', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--lease-namespace', 'mailgw-system', '--lease-duration', opts.leaseDuration ?? '2s', '--identity', identity, '--resync', '2s'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   proc.stdout!.on('data', (d: Buffer) => {

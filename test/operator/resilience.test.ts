@@ -43,31 +43,36 @@ describe('operator resilience', () => {
   it('the standby takes over within the lease duration when the leader dies; SIGTERM hands over at once', { timeout: 60_000 }, async () => {
     const em = await startEmulator();
     const k = kubectl(em);
-    const a = startOperator(em, 'op-a');
+    // A 6 s lease (renewed every 2 s) keeps "after expiry" and "at the next retry" far apart on a busy machine.
+    const LEASE_MS = 6000;
+    const a = startOperator(em, 'op-a', { leaseDuration: '6s' });
     await a.waitFor((l) => l.event === 'controllers-started');
-    const b = startOperator(em, 'op-b');
+    const b = startOperator(em, 'op-b', { leaseDuration: '6s' });
     try {
-      await new Promise((r) => setTimeout(r, 1000));
+      await b.waitFor((l) => l.event === 'operator-started');
+      await new Promise((r) => setTimeout(r, 2500));
       assert.ok(!b.lines.some((l) => l.event === 'leader-elected'), 'one leader at a time');
       await k.create('mailgateways', NS, gateway('gw'));
       await eventually('leader reconciled', () => em.store.list(em.store.typeOf!('', 'configmaps')!, NS).length === 1);
       const killedAt = Date.now();
       a.proc.kill('SIGKILL');
-      await b.waitFor((l) => l.event === 'leader-elected', 10_000);
+      await b.waitFor((l) => l.event === 'leader-elected', 20_000);
       const tookOver = Date.now() - killedAt;
-      assert.ok(tookOver < 2000 + 1500, `took over in ${tookOver} ms (lease 2 s)`);
+      assert.ok(tookOver < LEASE_MS + 3000, `took over in ${tookOver} ms (lease ${LEASE_MS} ms)`);
       await k.create('localdomains', NS, domain('after', 'after.example'));
       await eventually('the new leader reconciles', () => JSON.parse((em.store.get(em.store.typeOf!('', 'configmaps')!, NS, 'gw-config') as Json).data['gateway.json']).localDomains.length === 1);
       const lease = em.store.get(em.store.typeOf!('coordination.k8s.io', 'leases')!, 'mailgw-system', 'mailgw-operator') as Json;
       assert.equal(lease.spec.holderIdentity, 'op-b');
       assert.equal(lease.spec.leaseTransitions, 1);
 
-      const c = startOperator(em, 'op-c');
+      const c = startOperator(em, 'op-c', { leaseDuration: '6s' });
+      await c.waitFor((l) => l.event === 'operator-started');
       await new Promise((r) => setTimeout(r, 500));
       const stoppedAt = Date.now();
       assert.equal(await b.stop('SIGTERM'), 0, 'a clean exit on SIGTERM');
-      await c.waitFor((l) => l.event === 'leader-elected', 10_000);
-      assert.ok(Date.now() - stoppedAt < 1500, 'a released lease is taken at the next retry, not after the lease duration');
+      await c.waitFor((l) => l.event === 'leader-elected', 20_000);
+      const handover = Date.now() - stoppedAt;
+      assert.ok(handover < LEASE_MS - 1500, `a released lease is taken at the next retry (${handover} ms), not after the lease duration`);
       await c.stop();
     } finally {
       await a.stop();
