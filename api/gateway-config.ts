@@ -5,7 +5,7 @@
  * integration presets applied. The gateway never re-derives a default.
  */
 import { z } from 'zod';
-import { ACTIONS, INTEGRATIONS, MESSAGE_ACTIONS, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
+import { ACTIONS, FILE_TYPES, INTEGRATIONS, MESSAGE_ACTIONS, RULE_MODES, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
 
 const ms = z.number().int().min(0);
 const count = z.number().int().min(0);
@@ -74,10 +74,25 @@ export const gatewayConfig = z.strictObject({
     action: z.enum(MESSAGE_ACTIONS),
   }),
   protection: z.strictObject({
-    antivirus: z.strictObject({ enabled: z.boolean(), actions: z.strictObject({ infected: z.enum(ACTIONS), encrypted: z.enum(ACTIONS) }) }),
-    antispam: z.strictObject({ enabled: z.boolean(), actions: z.strictObject({ spam: z.enum(MESSAGE_ACTIONS), probableSpam: z.enum(MESSAGE_ACTIONS) }), subjectTag: z.string() }),
-    contentFilter: z.strictObject({ enabled: z.boolean(), action: z.enum(ACTIONS) }),
+    antivirus: z.strictObject({
+      enabled: z.boolean(), clamd: z.string(), timeoutMs: ms, maxScanSize: count,
+      actions: z.strictObject({ infected: z.enum(ACTIONS), encrypted: z.enum(ACTIONS) }),
+    }),
+    antispam: z.strictObject({
+      enabled: z.boolean(), rspamd: z.string(), timeoutMs: ms,
+      actions: z.strictObject({ spam: z.enum(MESSAGE_ACTIONS), probableSpam: z.enum(MESSAGE_ACTIONS) }), subjectTag: z.string(),
+    }),
+    contentFilter: z.strictObject({
+      enabled: z.boolean(), action: z.enum(ACTIONS), maxMessageSize: count.optional(), fileNames: z.array(z.string()),
+      fileTypes: z.array(z.enum(FILE_TYPES)), archiveDepth: count, archiveMaxBytes: count,
+    }),
+    onScannerFailure: z.enum(['Tempfail', 'Pass']),
+    infoHeaders: z.boolean(),
+    ndrAfterSession: z.boolean(),
   }),
+  rules: z.array(z.strictObject({ name: z.string(), senders: z.array(z.string()), recipients: z.array(z.string()), mode: z.enum(RULE_MODES), backup: z.boolean() })),
+  defaultRule: z.strictObject({ mode: z.enum(RULE_MODES), backup: z.boolean() }),
+  backup: z.strictObject({ maxSize: count, retentionMs: ms }),
 });
 
 export type GatewayConfig = z.output<typeof gatewayConfig>;

@@ -19,6 +19,9 @@ export const VERIFICATION_MODES = ['DoNotReject', 'RejectUnverified'] as const;
 export const ACTIONS = ['Skip', 'Reject', 'Delete', 'DeleteAttachment'] as const;
 export const MESSAGE_ACTIONS = ['Skip', 'Reject', 'Delete'] as const;
 export const SERVICE_TYPES = ['ClusterIP', 'LoadBalancer', 'NodePort'] as const;
+export const RULE_MODES = ['Scan', 'Skip', 'Reject', 'Delete'] as const;
+/** True types the content filter recognises by magic bytes. */
+export const FILE_TYPES = ['executable', 'script', 'archive', 'office-macro', 'pdf', 'image'] as const;
 export const DEFAULT_IMAGE = 'mailgw/mailgw:0.1.0';
 
 const freeForm = (description: string) => z.record(z.string(), z.unknown()).meta({ 'x-kubernetes-preserve-unknown-fields': true }).describe(description);
@@ -140,27 +143,63 @@ export const mailGatewaySpec = z.strictObject({
   protection: z
     .strictObject({
       antivirus: z.strictObject({
-        enabled: z.boolean().default(true).describe('Scan with clamd.'),
+        enabled: z.boolean().default(false).describe('Scan with ClamAV (clamd).'),
+        clamd: z.string().max(256).regex(/^(tcp:\/\/[^/\s]+:\d{1,5}|unix:\/\S+)$/, 'expected tcp://HOST:PORT or unix:/PATH').default('tcp://127.0.0.1:3310')
+          .describe('clamd address: tcp://HOST:PORT or unix:/PATH.'),
+        timeout: duration.default('30s').describe('Time limit for one scan.'),
+        maxScanSize: size.default('25Mi').describe('Bytes of a message sent to clamd; the rest is not scanned.'),
         actions: z.strictObject({
           infected: z.enum(ACTIONS).optional().describe('Action for an infected message. Default: Reject, Delete behind an edge without recipient verification.'),
           encrypted: z.enum(ACTIONS).default('Skip').describe('Action for an encrypted (unscannable) message.'),
         }).prefault({}).describe('Actions per scan status.'),
       }).prefault({}).describe('Anti-virus.'),
       antispam: z.strictObject({
-        enabled: z.boolean().default(true).describe('Scan with rspamd.'),
+        enabled: z.boolean().default(false).describe('Scan with rspamd.'),
+        rspamd: z.string().max(256).regex(/^https?:\/\/\S+$/, 'expected an http(s) URL').default('http://127.0.0.1:11333').describe('URL of the rspamd normal worker.'),
+        timeout: duration.default('20s').describe('Time limit for one scan.'),
         actions: z.strictObject({
           spam: z.enum(MESSAGE_ACTIONS).optional().describe('Action for spam. Default: Reject, Delete behind an edge without recipient verification.'),
           probableSpam: z.enum(MESSAGE_ACTIONS).default('Skip').describe('Action for probable spam (delivered tagged when Skip).'),
         }).prefault({}).describe('Actions per verdict.'),
-        subjectTag: z.string().max(64).default('[Spam]').describe('Tag added to the subject of spam that is delivered.'),
+        subjectTag: z.string().max(64).default('[Spam]').describe('Tag added to the subject of spam and probable spam that is delivered (empty: none).'),
       }).prefault({}).describe('Anti-spam.'),
       contentFilter: z.strictObject({
-        enabled: z.boolean().default(false).describe('Filter by size, attachment names and types.'),
+        enabled: z.boolean().default(false).describe('Filter by size, attachment names and true types.'),
         action: z.enum(ACTIONS).optional().describe('Action for a match. Default: Reject, Delete behind an edge without recipient verification.'),
+        maxMessageSize: size.optional().describe('Messages larger than this match.'),
+        fileNames: z.array(z.string().min(1).max(255)).max(256).default([]).describe('Attachment file name masks (* and ?, case-insensitive), e.g. "*.exe".'),
+        fileTypes: z.array(z.enum(FILE_TYPES)).max(16).default([]).describe('True types found by content (magic bytes), whatever the name says.'),
+        archiveDepth: z.number().int().min(0).max(10).default(3).describe('How deep to look into nested zip archives.'),
+        archiveMaxBytes: size.default('50Mi').describe('Most uncompressed bytes examined per archive.'),
       }).prefault({}).describe('Content filtering.'),
+      onScannerFailure: z.enum(['Tempfail', 'Pass']).default('Tempfail')
+        .describe('A scanner down or timing out: Tempfail answers 451 4.7.1 (the sender retries), Pass delivers with a header saying it was not scanned.'),
+      infoHeaders: z.boolean().default(true).describe('Add X-Mailgw-Rule, -Action, -AntiVirus and -AntiSpam-Status headers to delivered mail.'),
+      ndrAfterSession: z.boolean().default(true).describe('When a reject can only be decided after the session (recipients under different rules), send an NDR.'),
     })
     .prefault({})
     .describe('Protection modules and their actions (Skip, Reject, Delete, DeleteAttachment).'),
+  rules: z
+    .array(z.strictObject({
+      name: z.string().min(1).max(63).regex(/^[A-Za-z0-9][-A-Za-z0-9_.]*$/, 'letters, digits, - _ .').describe('Rule name, shown in logs and headers.'),
+      senders: z.array(z.string().min(1).max(320)).max(256).default([])
+        .describe('Sender patterns: an address, a mask with * and ?, /regex/, or an IP address or CIDR of the client. Empty: any sender.'),
+      recipients: z.array(z.string().min(1).max(320)).max(256).default([])
+        .describe('Recipient patterns: an address, a mask with * and ?, or /regex/. Empty: any recipient.'),
+      mode: z.enum(RULE_MODES).default('Scan').describe('Scan (use the modules), Skip (no scanning), Reject (refuse without scanning), Delete (accept and discard).'),
+      backup: z.boolean().default(false).describe('Keep the original message in the backup store.'),
+    }))
+    .max(256)
+    .default([])
+    .describe('Rules, evaluated top-down: the first whose sender and recipient match wins; else defaultRule.'),
+  defaultRule: z.strictObject({
+    mode: z.enum(RULE_MODES).default('Scan').describe('Mode when no rule matches.'),
+    backup: z.boolean().default(false).describe('Keep the original message in the backup store.'),
+  }).prefault({}).describe('What applies when no rule matches.'),
+  backup: z.strictObject({
+    maxSize: size.default('7Gi').describe('Size cap of the backup store; the oldest entries are purged.'),
+    retention: duration.default('720h').describe('How long an entry is kept.'),
+  }).prefault({}).describe('The backup store (on the spool volume).'),
   replicas: z.number().int().min(0).max(100).default(2).describe('Number of gateway pods.'),
   image: z.string().min(1).max(512).default(DEFAULT_IMAGE).describe('Container image of the gateway.'),
   resources: freeForm('Compute resources of the gateway container (Kubernetes ResourceRequirements).').optional(),

@@ -22,6 +22,7 @@ import type { Server as HttpServer } from 'node:http';
 import { adminSocketPath, startAdminServer } from './admin/admin-server.ts';
 import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
+import { BackupStore } from './backup/backup-store.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -86,6 +87,8 @@ export class Gateway {
       spool,
       verifier: new RecipientVerifier(config, resolver),
       queue,
+      resolver,
+      backup: new BackupStore(join(options.stateDir, 'backup'), { maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs }),
       logger,
     };
     const admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger);
@@ -103,18 +106,8 @@ export class Gateway {
       localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
       recipientVerification: config.recipientVerification.mode,
     }, `mailgw listening on ${addr.host}:${addr.port}`);
-    gw.warnNotEnforced(config);
     if (options.deliver !== false) queue.start();
     return gw;
-  }
-
-  private warnNotEnforced(config: GatewayConfig): void {
-    const a = config.authentication;
-    const p = config.protection;
-    const configured = [a.spf && 'SPF', a.dkim && 'DKIM', a.dmarc && 'DMARC', p.antivirus.enabled && 'anti-virus', p.antispam.enabled && 'anti-spam', p.contentFilter.enabled && 'content filtering'].filter(Boolean);
-    if (configured.length > 0) {
-      this.runtime.logger.warn({ event: 'not-enforced', modules: configured }, `configured but not enforced by this version: ${configured.join(', ')} (mail is relayed unscanned)`);
-    }
   }
 
   /**
@@ -129,7 +122,8 @@ export class Gateway {
     const old = this.current.rt;
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
-    const rt: Runtime = { ...old, config, ...tables, verifier: new RecipientVerifier(config, resolver) };
+    const rt: Runtime = { ...old, config, ...tables, resolver, verifier: new RecipientVerifier(config, resolver) };
+    old.backup.setLimits({ maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs });
     const smtp = createSmtpServer(rt); // throws on unreadable TLS files: nothing changed yet
     for (const s of this.servers) if (s.connections.size === 0) this.servers.delete(s); // older generations with nobody left
     this.servers.add(smtp);
@@ -140,7 +134,6 @@ export class Gateway {
       event: 'config-reloaded', localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
       relayHost: config.relayHost ? `${config.relayHost.host}:${config.relayHost.port}` : null, recipientVerification: config.recipientVerification.mode,
     }, 'new config applied');
-    this.warnNotEnforced(config);
   }
 
   address(): { host: string; port: number } {

@@ -11,6 +11,9 @@ import type { ClientLimits } from './listener/client-limits.ts';
 import type { Spool } from './spool/spool.ts';
 import type { RecipientVerifier } from './verify/rcpt-verify.ts';
 import type { QueueManager } from './queue/queue-manager.ts';
+import type { Resolver } from 'node:dns/promises';
+import type { BackupStore } from './backup/backup-store.ts';
+import { RuleTable } from './protection/rules.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -21,11 +24,15 @@ export interface Runtime {
   spool: Spool;
   verifier: RecipientVerifier;
   queue: QueueManager;
+  resolver: Resolver;
+  rules: RuleTable;
+  backup: BackupStore;
   logger: Logger;
 }
 
-export function buildTables(config: GatewayConfig): Pick<Runtime, 'domains' | 'trusted' | 'loadBalancers'> {
+export function buildTables(config: GatewayConfig): Pick<Runtime, 'domains' | 'trusted' | 'loadBalancers' | 'rules'> {
   return {
+    rules: new RuleTable(config.rules, config.defaultRule),
     domains: new DomainTable(config.localDomains),
     trusted: new NetworkTable(config.trustedNetworks.map((n) => n.cidr)),
     loadBalancers: new NetworkTable(config.proxyProtocol.trustedLoadBalancers),

@@ -40,6 +40,8 @@ function lintGateway(gw: MailGateway): Finding[] {
       ['spec.protection.antispam.actions.probableSpam', s.protection.antispam.actions.probableSpam],
       ['spec.protection.contentFilter.action', s.protection.contentFilter.action],
     ];
+    s.rules.forEach((r, i) => rejects.push([`spec.rules[${i}].mode`, r.mode]));
+    rejects.push(['spec.defaultRule.mode', s.defaultRule.mode]);
     for (const [field, action] of rejects) {
       if (action === 'Reject') add('MGW103', 'Warning', field, 'A reject makes the edge gateway send NDRs (backscatter): use Delete (KSMG step 5).');
     }

@@ -62,6 +62,7 @@ export function renderGatewayConfig(
     .sort((a, b) => a.cidr.localeCompare(b.cidr) || a.source.localeCompare(b.source));
 
   const relayHost = nextHop(spec.relayHost);
+  const pr = spec.protection;
   const config: GatewayConfig = {
     version: 1,
     gateway: { namespace, name: gw.metadata.name },
@@ -117,16 +118,27 @@ export function renderGatewayConfig(
     },
     protection: {
       antivirus: {
-        enabled: spec.protection.antivirus.enabled,
-        actions: { infected: spec.protection.antivirus.actions.infected ?? preset.scanAction, encrypted: spec.protection.antivirus.actions.encrypted },
+        enabled: pr.antivirus.enabled, clamd: pr.antivirus.clamd, timeoutMs: ms(pr.antivirus.timeout), maxScanSize: parseSize(pr.antivirus.maxScanSize)!,
+        actions: { infected: pr.antivirus.actions.infected ?? preset.scanAction, encrypted: pr.antivirus.actions.encrypted },
       },
       antispam: {
-        enabled: spec.protection.antispam.enabled,
-        actions: { spam: spec.protection.antispam.actions.spam ?? preset.scanAction, probableSpam: spec.protection.antispam.actions.probableSpam },
-        subjectTag: spec.protection.antispam.subjectTag,
+        enabled: pr.antispam.enabled, rspamd: pr.antispam.rspamd, timeoutMs: ms(pr.antispam.timeout),
+        actions: { spam: pr.antispam.actions.spam ?? preset.scanAction, probableSpam: pr.antispam.actions.probableSpam },
+        subjectTag: pr.antispam.subjectTag,
       },
-      contentFilter: { enabled: spec.protection.contentFilter.enabled, action: spec.protection.contentFilter.action ?? preset.scanAction },
+      contentFilter: {
+        enabled: pr.contentFilter.enabled, action: pr.contentFilter.action ?? preset.scanAction,
+        ...(pr.contentFilter.maxMessageSize !== undefined ? { maxMessageSize: parseSize(pr.contentFilter.maxMessageSize)! } : {}),
+        fileNames: pr.contentFilter.fileNames, fileTypes: pr.contentFilter.fileTypes,
+        archiveDepth: pr.contentFilter.archiveDepth, archiveMaxBytes: parseSize(pr.contentFilter.archiveMaxBytes)!,
+      },
+      onScannerFailure: pr.onScannerFailure,
+      infoHeaders: pr.infoHeaders,
+      ndrAfterSession: pr.ndrAfterSession,
     },
+    rules: spec.rules,
+    defaultRule: spec.defaultRule,
+    backup: { maxSize: parseSize(spec.backup.maxSize)!, retentionMs: ms(spec.backup.retention) },
   };
   return gatewayConfig.parse(config);
 }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { deliverRecipients, type DeliveryContext, type Outcome } from '../delivery/deliver-message.ts';
 import { buildDsn } from '../delivery/dsn-build.ts';
 import { newQueueId } from '../queue-id.ts';
-import type { DeliveryState, StoredMessage } from '../spool/spool-types.ts';
+import type { DeliveryState, Envelope, RecipientState, StoredMessage } from '../spool/spool-types.ts';
 import { backoffMs, isFinal, lifetimeMs, stateOf, wantsFailureDsn } from './queue-state.ts';
 
 export interface QueueEntry {
@@ -176,12 +176,18 @@ export class QueueManager {
 
   private async queueDsn(msg: StoredMessage, state: DeliveryState, indexes: number[], expired: boolean): Promise<void> {
     const env = msg.envelope;
+    await this.bounce(env, await this.ctx.spool.read(msg.id), indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired);
+  }
+
+  /**
+   * Queues an RFC 3464 DSN to the envelope sender for the failed recipients
+   * (also used by the receive side for rejects decided after the session).
+   * Never to the null sender.
+   */
+  async bounce(env: Envelope, original: Buffer, failed: { address: string; orcpt?: string | undefined; state: RecipientState }[], expired = false): Promise<string | undefined> {
+    if (env.mailFrom === '' || failed.length === 0) return undefined;
     const id = newQueueId();
-    const bytes = buildDsn({
-      hostname: this.ctx.config.hostname, qid: msg.id, envelope: env, expired, now: new Date(this.now()),
-      failed: indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })),
-      original: await this.ctx.spool.read(msg.id),
-    });
+    const bytes = buildDsn({ hostname: this.ctx.config.hostname, qid: env.id, envelope: env, expired, now: new Date(this.now()), failed, original });
     const domain = env.mailFrom.slice(env.mailFrom.lastIndexOf('@') + 1).toLowerCase();
     const writer = this.ctx.spool.begin(id);
     void writer.write(bytes);
@@ -191,8 +197,9 @@ export class QueueManager {
       mailFrom: '', mailParams: {},
       rcptTo: [{ address: env.mailFrom, domain, route: this.ctx.domains.lookup(domain) ? 'local' : 'relay' }],
     });
-    this.logger.info({ event: 'bounce', qid: msg.id, dsnQid: id, to: env.mailFrom, failed: indexes.map((i) => env.rcptTo[i]!.address) }, `sender non-delivery notification: ${id}`);
+    this.logger.info({ event: 'bounce', qid: env.id, dsnQid: id, to: env.mailFrom, failed: failed.map((f) => f.address) }, `sender non-delivery notification: ${id}`);
     this.enqueue(dsn);
+    return id;
   }
 
   // ---- admin operations (mailgw queue) ----

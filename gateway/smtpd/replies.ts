@@ -35,5 +35,8 @@ export const replies = {
   messageTooBig: (limit: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${limit} bytes`),
   spoolFailed: () => reply(452, '4.3.1', 'Insufficient system storage, try again later'),
   shuttingDown: () => reply(421, '4.3.2', 'Service shutting down, try again later'),
+  ruleReject: (rcpt: string, rule: string) => reply(550, '5.7.1', `<${rcpt}>: Message refused by policy (rule ${rule})`),
+  contentReject: (reason: string) => reply(554, '5.7.1', `Message refused by policy: ${reason}`.slice(0, 400)),
+  scannerTempfail: () => reply(451, '4.7.1', 'Message could not be scanned, try again later'),
   queued: (qid: string) => `2.0.0 Ok: queued as ${qid}`,
 } as const;

@@ -1,84 +1,198 @@
 /**
- * End-of-data stage: streams the message into the spool (behind the
- * gateway's Received header), enforces the real size, and answers 250 only
- * after the spool has fsynced the message. Logs one line per accepted or
- * refused message.
+ * End-of-data stage: the message is stored (behind the gateway's Received
+ * header) and answered 250 only after the spool has fsynced it; verdicts are
+ * decided before that reply, so a Reject is a real 5xx and nothing is queued.
+ *
+ * - No scanning needed (no module enabled, or every recipient's rule is
+ *   Skip): the message streams straight into the spool.
+ * - Otherwise it is read whole (bounded by the size limit), scanned once,
+ *   and carried out per rule group: Skip and Scan-passed groups are stored
+ *   (with info headers, subject tag, Authentication-Results, attachments
+ *   removed), Delete groups are dropped silently, a Reject of every
+ *   recipient answers 5xx; a Reject of only some recipients answers 250 and
+ *   sends them an NDR (ndrAfterSession). A scanner failure answers 451 4.7.1
+ *   (or passes with a header, by policy). Rules with `backup` keep the
+ *   original in the backup store.
  *
  * Errors: size over the limit → 552 5.3.4, nothing kept; any spool failure
- * → 452 4.3.1, never 250.
+ * → 452 4.3.1, never 250. One log line per message, one per verdict.
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { newQueueId } from '../queue-id.ts';
 import type { Runtime } from '../runtime.ts';
+import { editMessage } from '../protection/message-edit.ts';
+import { scanMessage, scanningEnabled } from '../protection/scan-message.ts';
+import { decide, type Verdict } from '../protection/verdict.ts';
 import { SpoolError } from '../spool/spool.ts';
+import type { Envelope, EnvelopeRecipient } from '../spool/spool-types.ts';
 import { receivedHeader } from './received-header.ts';
 import { replies } from './replies.ts';
-import { stateOf } from './session.ts';
+import { stateOf, type Transaction } from './session.ts';
+
+type Args = Record<string, unknown>;
+
+function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string, id: string, rcptTo: EnvelopeRecipient[]): Omit<Envelope, 'size' | 'crc'> {
+  const mailArgs = ((session.envelope.mailFrom ? session.envelope.mailFrom.args : undefined) || {}) as Args;
+  const dsn = session.envelope.dsn as { ret?: string; envid?: string } | undefined;
+  return {
+    id,
+    receivedAt: new Date().toISOString(),
+    sessionId: session.id,
+    client: { address: client, port: session.remotePort, helo: session.hostNameAppearsAs || '', tls: Boolean(session.secure) },
+    mailFrom: tx.mailFrom,
+    mailParams: {
+      ...(typeof mailArgs.BODY === 'string' ? { body: String(mailArgs.BODY).toUpperCase() } : {}),
+      ...(mailArgs.SMTPUTF8 ? { smtputf8: true } : {}),
+      ...(dsn?.ret ? { ret: dsn.ret } : {}),
+      ...(dsn?.envid ? { envid: dsn.envid } : {}),
+      ...(mailArgs.SIZE ? { size: Number(mailArgs.SIZE) } : {}),
+    },
+    rcptTo,
+  };
+}
+
+async function store(rt: Runtime, bytes: Buffer, env: Omit<Envelope, 'size' | 'crc'>): Promise<void> {
+  const writer = rt.spool.begin(env.id);
+  void writer.write(bytes);
+  try {
+    rt.queue.enqueue(await writer.commit(env));
+  } catch (err) {
+    writer.abort();
+    throw err;
+  }
+}
+
+/** X-Mailgw-* headers: only when the gateway has something to say (scanning configured), so plain relaying adds nothing but Received. */
+function infoHeaders(rt: Runtime, rule: string, action: string, v: Verdict | undefined): string {
+  if (!rt.config.protection.infoHeaders || !scanningEnabled(rt.config)) return '';
+  return [`X-Mailgw-Rule: ${rule}`, `X-Mailgw-Action: ${action}`,
+    ...(v ? [`X-Mailgw-AntiVirus: ${v.status.antivirus}`, `X-Mailgw-AntiSpam-Status: ${v.status.antispam}`, ...(v.status.content !== 'off' ? [`X-Mailgw-Content: ${v.status.content}`] : [])] : [])]
+    .map((l) => `${l}\r\n`).join('');
+}
 
 export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
   const state = stateOf(session);
   const tx = state.transaction!;
-  const limit = rt.config.limits.messageSize;
-  const mailArgs = (session.envelope.mailFrom ? session.envelope.mailFrom.args : undefined) || {};
-  const utf8 = Boolean((mailArgs as Record<string, unknown>).SMTPUTF8);
-  const writer = rt.spool.begin(tx.qid);
+  const cfg = rt.config;
+  const limit = cfg.limits.messageSize;
+  const mailArgs = ((session.envelope.mailFrom ? session.envelope.mailFrom.args : undefined) || {}) as Args;
   const received = Buffer.from(receivedHeader({
-    helo: session.hostNameAppearsAs || 'unknown',
-    clientHostname: session.clientHostname,
-    clientAddress: state.client,
-    hostname: rt.config.hostname,
-    qid: tx.qid,
-    esmtp: session.openingCommand === 'EHLO',
-    tls: Boolean(session.secure),
-    utf8,
-    ...(tx.recipients.length === 1 ? { recipient: tx.recipients[0]!.address } : {}),
-    date: new Date(),
+    helo: session.hostNameAppearsAs || 'unknown', clientHostname: session.clientHostname, clientAddress: state.client,
+    hostname: cfg.hostname, qid: tx.qid, esmtp: session.openingCommand === 'EHLO', tls: Boolean(session.secure), utf8: Boolean(mailArgs.SMTPUTF8),
+    ...(tx.recipients.length === 1 ? { recipient: tx.recipients[0]!.address } : {}), date: new Date(),
   }), 'utf8');
-  void writer.write(received);
-  let received_bytes = 0;
+  const rules = (r: EnvelopeRecipient) => r.rule ?? { name: 'default', mode: 'Scan' as const, backup: false };
+  const scan = scanningEnabled(cfg) && tx.recipients.some((r) => rules(r).mode === 'Scan');
+  const buffered = scan || tx.recipients.some((r) => rules(r).mode === 'Delete' || rules(r).backup);
+  const singleRule = rules(tx.recipients[0]!).name;
+
+  // Receive: straight into the spool, or into memory when a verdict is needed first.
+  const writer = buffered ? undefined : rt.spool.begin(tx.qid);
+  const chunks: Buffer[] = [];
+  if (writer) {
+    void writer.write(Buffer.concat([received, Buffer.from(infoHeaders(rt, singleRule, 'Skip', undefined), 'latin1')]));
+  }
+  let bytes = 0;
   let tooBig = false;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    received_bytes += chunk.length;
-    if (tooBig || (limit > 0 && received_bytes > limit)) {
+    bytes += chunk.length;
+    if (tooBig || (limit > 0 && bytes > limit)) {
       tooBig = true;
       continue; // read to the end, keep nothing
     }
-    const wait = writer.write(chunk);
-    if (wait) await wait;
+    if (writer) {
+      const wait = writer.write(chunk);
+      if (wait) await wait;
+    } else chunks.push(chunk);
   }
-  const base = { event: 'message', sid: session.id, qid: tx.qid, client: state.client, from: tx.mailFrom, to: tx.recipients.map((r) => r.address), size: received_bytes };
+  const base = { event: 'message', sid: session.id, qid: tx.qid, client: state.client, from: tx.mailFrom, to: tx.recipients.map((r) => r.address), size: bytes };
   if (tooBig || stream.sizeExceeded) {
-    writer.abort();
+    writer?.abort();
     const reply = replies.messageTooBig(limit);
     rt.logger.info({ ...base, code: 552, reply: reply.message }, 'message refused: too big');
     throw reply;
   }
-  const dsn = session.envelope.dsn as { ret?: string; envid?: string } | undefined;
-  let stored;
-  try {
-    stored = await writer.commit({
-      id: tx.qid,
-      receivedAt: new Date().toISOString(),
-      sessionId: session.id,
-      client: { address: state.client, port: session.remotePort, helo: session.hostNameAppearsAs || '', tls: Boolean(session.secure) },
-      mailFrom: tx.mailFrom,
-      mailParams: {
-        ...(typeof (mailArgs as Record<string, unknown>).BODY === 'string' ? { body: String((mailArgs as Record<string, unknown>).BODY).toUpperCase() } : {}),
-        ...(utf8 ? { smtputf8: true } : {}),
-        ...(dsn?.ret ? { ret: dsn.ret } : {}),
-        ...(dsn?.envid ? { envid: dsn.envid } : {}),
-        ...((mailArgs as Record<string, unknown>).SIZE ? { size: Number((mailArgs as Record<string, unknown>).SIZE) } : {}),
-      },
-      rcptTo: tx.recipients,
-    });
-  } catch (err) {
-    writer.abort();
+  const fail = (err: unknown) => {
     const reply = replies.spoolFailed();
     rt.logger.error({ ...base, code: 452, reply: reply.message, err: (err as Error).message, spool: err instanceof SpoolError }, 'message refused: spool write failed');
+    return reply;
+  };
+
+  if (writer) {
+    try {
+      const stored = await writer.commit(envelopeOf(session, tx, state.client, tx.qid, tx.recipients));
+      rt.queue.enqueue(stored);
+    } catch (err) {
+      writer.abort();
+      throw fail(err);
+    }
+    state.messagesAccepted++;
+    state.transaction = undefined;
+    rt.logger.info({ ...base, code: 250, rcpts: tx.recipients.length }, 'message accepted');
+    return replies.queued(tx.qid);
+  }
+
+  // Verdict first, then carry it out per rule group.
+  const original = Buffer.concat([received, ...chunks]);
+  const verdict = scan ? decide(await scanMessage(cfg, rt.resolver, {
+    message: original, ip: state.client, helo: session.hostNameAppearsAs || '', sender: tx.mailFrom, recipients: tx.recipients.map((r) => r.address), qid: tx.qid,
+  }), cfg.protection, cfg.authentication) : undefined;
+  const groups = new Map<string, EnvelopeRecipient[]>();
+  for (const r of tx.recipients) groups.set(rules(r).name, [...(groups.get(rules(r).name) ?? []), r]);
+  const actionOf = (rule: { mode: string }) => (rule.mode === 'Delete' ? 'Delete' : rule.mode === 'Skip' ? 'Skip' : verdict?.action ?? 'Skip');
+  rt.logger.info({
+    event: 'verdict', qid: tx.qid, from: tx.mailFrom, client: state.client,
+    rules: [...groups].map(([name, rs]) => ({ rule: name, mode: rules(rs[0]!).mode, action: actionOf(rules(rs[0]!)), to: rs.map((r) => r.address) })),
+    ...(verdict ? { status: verdict.status, action: verdict.action, reasons: verdict.reasons, tempfail: verdict.tempfail } : {}),
+  }, verdict ? `verdict: ${verdict.action}${verdict.reasons.length ? ` (${verdict.reasons.join('; ')})` : ''}` : 'verdict: no scanning');
+
+  if (verdict?.tempfail) {
+    rt.logger.warn({ ...base, code: 451, reason: verdict.tempfail }, 'message deferred: scanner unavailable');
+    throw replies.scannerTempfail();
+  }
+  // Backups keep the original, whatever happens to the message next.
+  for (const [name, rs] of groups) {
+    if (!rules(rs[0]!).backup) continue;
+    const b = await rt.backup.store(original, { qid: tx.qid, from: tx.mailFrom, to: rs.map((r) => r.address), client: state.client, rule: name, action: actionOf(rules(rs[0]!)), reasons: verdict?.reasons ?? [] });
+    rt.logger.info({ event: 'backup', qid: tx.qid, backupId: b.id, rule: name }, `original kept in the backup store: ${b.id}`);
+  }
+  const rejected = tx.recipients.filter((r) => actionOf(rules(r)) === 'Reject');
+  if (rejected.length === tx.recipients.length) {
+    const reply = replies.contentReject(verdict?.reasons.join('; ') ?? 'rejected');
+    rt.logger.info({ ...base, code: 554, reply: reply.message }, 'message refused by policy');
     throw reply;
   }
-  rt.queue.enqueue(stored);
+  let first = true;
+  try {
+    for (const [name, rs] of groups) {
+      const action = actionOf(rules(rs[0]!));
+      if (action === 'Delete' || action === 'Reject') continue;
+      const scanned = rules(rs[0]!).mode === 'Scan' ? verdict : undefined;
+      const bytesOut = editMessage(original, {
+        hostname: cfg.hostname,
+        prepend: `${scanned?.authHeaders ?? ''}${infoHeaders(rt, name, action, scanned)}`,
+        subjectTag: scanned?.tagSubject ? cfg.protection.antispam.subjectTag : undefined,
+        removeParts: action === 'DeleteAttachment' ? scanned?.removeParts : undefined,
+        notice: 'An attachment was removed by the mail gateway because it violated the mail policy.',
+      });
+      const id = first ? tx.qid : newQueueId();
+      first = false;
+      await store(rt, bytesOut, envelopeOf(session, tx, state.client, id, rs));
+      if (id !== tx.qid) rt.logger.info({ event: 'split', qid: tx.qid, splitQid: id, rule: name, to: rs.map((r) => r.address) }, 'recipients with another outcome queued separately');
+    }
+  } catch (err) {
+    throw fail(err);
+  }
+  if (rejected.length > 0 && cfg.protection.ndrAfterSession) {
+    const env = { ...envelopeOf(session, tx, state.client, tx.qid, tx.recipients), size: original.length, crc: 0 };
+    await rt.queue.bounce(env, original, rejected.map((r) => ({
+      address: r.address, orcpt: r.dsn?.orcpt,
+      state: { status: 'failed' as const, statusCode: '5.7.1', diagnostic: `Message refused by policy: ${verdict?.reasons.join('; ') ?? ''}` },
+    })));
+  }
   state.messagesAccepted++;
   state.transaction = undefined;
-  rt.logger.info({ ...base, code: 250, rcpts: tx.recipients.length }, 'message accepted');
+  rt.logger.info({ ...base, code: 250, rcpts: tx.recipients.length, deleted: tx.recipients.filter((r) => actionOf(rules(r)) === 'Delete').map((r) => r.address), rejected: rejected.map((r) => r.address) }, 'message accepted');
   return replies.queued(tx.qid);
 }
+

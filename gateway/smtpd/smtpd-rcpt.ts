@@ -30,7 +30,9 @@ async function decide(rt: Runtime, session: SMTPServerSession, rcpt: SMTPServerA
   const decision = decideRelay(parsed, state.trusted, rt.domains);
   if (isReply(decision)) return { reply: decision };
   const dsn = dsnOf(rcpt);
-  const recipient: EnvelopeRecipient = { address: parsed.address, domain: decision.domain, route: decision.route, ...(dsn ? { dsn } : {}) };
+  const rule = rt.rules.choose(tx.mailFrom, state.client, parsed.address);
+  if (rule.mode === 'Reject') return { reply: replies.ruleReject(parsed.address, rule.name) };
+  const recipient: EnvelopeRecipient = { address: parsed.address, domain: decision.domain, route: decision.route, ...(dsn ? { dsn } : {}), rule };
   if (decision.route === 'local' && !state.trusted && rt.config.recipientVerification.mode === 'RejectUnverified') {
     const outcome = await rt.verifier.verify(parsed.address, decision.entry);
     const note = `verification ${outcome.cached ? '(cached) ' : ''}${outcome.detail ?? ''}`.trim();

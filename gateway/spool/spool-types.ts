@@ -16,6 +16,8 @@ export interface EnvelopeRecipient {
   /** local: a LocalDomain; relay: relayed for a trusted network. */
   route: 'local' | 'relay';
   dsn?: DsnRecipientParams;
+  /** The rule that applied to this recipient (protection). */
+  rule?: { name: string; mode: 'Scan' | 'Skip' | 'Reject' | 'Delete'; backup: boolean };
 }
 
 export interface Envelope {

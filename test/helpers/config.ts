@@ -20,7 +20,11 @@ export interface Fixture {
 
 export function buildConfig(f: Fixture): GatewayConfig {
   const meta = (name: string) => ({ name, namespace: 'test' });
-  const gw = mailGateway.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: meta('gw'), spec: { hostname: 'mx.gateway.test', ...f.spec } });
+  // Tests that are not about sender authentication turn it off, and DNS never leaves loopback (port 9: nothing answers).
+  const gw = mailGateway.parse({
+    apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: meta('gw'),
+    spec: { hostname: 'mx.gateway.test', authentication: { spf: false, dkim: false, dmarc: false }, resolver: { servers: ['127.0.0.1:9'], timeout: '1s' }, ...f.spec },
+  });
   const domains = (f.domains ?? []).map((d, i) => localDomain.parse({
     apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: meta(`d${i}`),
     spec: { gatewayRef: { name: 'gw' }, ...(typeof d === 'string' ? { domain: d } : d) },

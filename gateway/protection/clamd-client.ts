@@ -1,0 +1,63 @@
+/**
+ * ClamAV clamd client: INSTREAM over TCP or a Unix socket (zINSTREAM, 4-byte
+ * big-endian length-prefixed chunks, a zero-length chunk to end), bounded by
+ * maxScanSize and a timeout.
+ *
+ * scanWithClamd(address, data, opts) → { status: 'clean' } |
+ * { status: 'infected' | 'encrypted', name } | { status: 'error', error }.
+ * Never throws: a scanner that is down is an 'error' the caller decides on.
+ */
+import { connect, type Socket } from 'node:net';
+
+export type AvResult =
+  | { status: 'clean' }
+  | { status: 'infected' | 'encrypted'; name: string }
+  | { status: 'error'; error: string };
+
+export function scanWithClamd(address: string, data: Buffer, opts: { timeoutMs: number; maxScanSize: number }): Promise<AvResult> {
+  return new Promise((resolve) => {
+    let socket: Socket;
+    const m = /^tcp:\/\/(.+):(\d+)$/.exec(address);
+    if (m) socket = connect({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) });
+    else if (address.startsWith('unix:')) socket = connect({ path: address.slice(5) });
+    else return resolve({ status: 'error', error: `bad clamd address ${address}` });
+    let reply = '';
+    let done = false;
+    const finish = (r: AvResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ status: 'error', error: `clamd timed out after ${opts.timeoutMs} ms` }), opts.timeoutMs);
+    socket.on('error', (err) => finish({ status: 'error', error: `clamd: ${err.message}` }));
+    socket.on('data', (d: Buffer) => {
+      reply += d.toString('utf8');
+      if (reply.includes('\0')) socket.end();
+    });
+    socket.on('close', () => {
+      const line = reply.replace(/\0.*$/s, '').trim();
+      if (!line) return finish({ status: 'error', error: 'clamd closed the connection without an answer' });
+      if (/^stream: OK$/.test(line)) return finish({ status: 'clean' });
+      const found = /^stream: (\S+) FOUND$/.exec(line);
+      if (found) {
+        const name = found[1]!;
+        return finish(/Encrypted/i.test(name) ? { status: 'encrypted', name } : { status: 'infected', name });
+      }
+      finish({ status: 'error', error: `clamd: ${line}` });
+    });
+    socket.on('connect', () => {
+      socket.write('zINSTREAM\0');
+      const body = data.length > opts.maxScanSize ? data.subarray(0, opts.maxScanSize) : data;
+      for (let at = 0; at < body.length; at += 64 * 1024) {
+        const chunk = body.subarray(at, at + 64 * 1024);
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(chunk.length);
+        socket.write(len);
+        socket.write(chunk);
+      }
+      socket.write(Buffer.alloc(4));
+    });
+  });
+}

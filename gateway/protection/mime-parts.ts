@@ -1,0 +1,107 @@
+/**
+ * A raw MIME walker: finds the parts of a message by byte offsets (without
+ * re-encoding anything), decodes a part's body, and rebuilds the message
+ * with some parts replaced by a short notice (DeleteAttachment). Nesting is
+ * bounded; anything it cannot parse is treated as one opaque leaf.
+ */
+export interface MimePart {
+  start: number;
+  end: number;
+  bodyStart: number;
+  headers: Map<string, string>;
+  contentType: string;
+  filename?: string | undefined;
+  encoding: string;
+  children: MimePart[];
+}
+
+const MAX_DEPTH = 20;
+const MAX_PARTS = 1000;
+
+function headerEnd(buf: Buffer, start: number, end: number): number {
+  const crlf = buf.indexOf('\r\n\r\n', start);
+  if (crlf >= 0 && crlf < end) return crlf + 4;
+  if (buf.subarray(start, start + 2).toString() === '\r\n') return start + 2; // no headers
+  return end;
+}
+
+export function parseHeaders(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim().toLowerCase();
+    if (!out.has(name)) out.set(name, line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+function param(value: string, name: string): string | undefined {
+  const m = new RegExp(`(?:^|;)\\s*${name}\\*?=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]+))`, 'i').exec(value);
+  if (!m) return undefined;
+  const v = m[1] ?? m[2]!;
+  const ext = /^[\w-]*'[\w-]*'(.*)$/.exec(v); // RFC 2231 charset'lang'value
+  try {
+    return ext ? decodeURIComponent(ext[1]!) : v;
+  } catch {
+    return v;
+  }
+}
+
+export function parseMime(buf: Buffer, start = 0, end = buf.length, depth = 0, counter = { n: 0 }): MimePart {
+  const bodyStart = headerEnd(buf, start, end);
+  const headers = parseHeaders(buf.toString('latin1', start, bodyStart));
+  const ct = headers.get('content-type') ?? 'text/plain';
+  const contentType = ct.split(';')[0]!.trim().toLowerCase();
+  const disposition = headers.get('content-disposition') ?? '';
+  const filename = param(disposition, 'filename') ?? param(ct, 'name');
+  const part: MimePart = { start, end, bodyStart, headers, contentType, filename, encoding: (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase(), children: [] };
+  counter.n++;
+  const boundary = contentType.startsWith('multipart/') ? param(ct, 'boundary') : undefined;
+  if (!boundary || depth >= MAX_DEPTH || counter.n > MAX_PARTS) return part;
+  const delim = Buffer.from(`--${boundary}`, 'latin1');
+  const positions: number[] = [];
+  let at = bodyStart;
+  for (;;) {
+    const i = buf.indexOf(delim, at);
+    if (i < 0 || i >= end) break;
+    const lineStart = i === bodyStart || buf.subarray(i - 2, i).toString() === '\r\n';
+    if (lineStart) positions.push(i);
+    at = i + delim.length;
+  }
+  for (let k = 0; k < positions.length; k++) {
+    const p = positions[k]!;
+    if (buf.subarray(p + delim.length, p + delim.length + 2).toString() === '--') break; // close delimiter
+    const lineEnd = buf.indexOf('\r\n', p);
+    if (lineEnd < 0) break;
+    const next = positions[k + 1] ?? end;
+    const partEnd = Math.max(lineEnd + 2, next - 2); // the CRLF before the next delimiter belongs to it
+    part.children.push(parseMime(buf, lineEnd + 2, partEnd, depth + 1, counter));
+  }
+  return part;
+}
+
+export function leaves(p: MimePart): MimePart[] {
+  return p.children.length === 0 ? [p] : p.children.flatMap(leaves);
+}
+
+export function decodeBody(buf: Buffer, p: MimePart): Buffer {
+  const raw = buf.subarray(p.bodyStart, p.end);
+  if (p.encoding === 'base64') return Buffer.from(raw.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  if (p.encoding === 'quoted-printable') {
+    const text = raw.toString('latin1').replace(/=\r?\n/g, '');
+    return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+  }
+  return raw;
+}
+
+/** The message with the given leaf parts replaced by a text/plain notice. */
+export function replaceParts(buf: Buffer, parts: MimePart[], notice: (p: MimePart) => string): Buffer {
+  const sorted = [...parts].sort((a, b) => b.start - a.start);
+  let out = buf;
+  for (const p of sorted) {
+    const text = `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${notice(p)}\r\n`;
+    out = Buffer.concat([out.subarray(0, p.start), Buffer.from(text, 'utf8'), out.subarray(p.end)]);
+  }
+  return out;
+}
