@@ -15,6 +15,8 @@ export interface DnsRecords {
   mx?: [domain: string, host: string, preference: number][];
   a?: [host: string, address: string][];
   nullMx?: string[];
+  /** TXT records; long texts are split into 255-byte strings. */
+  txt?: [name: string, text: string][];
 }
 
 export interface DnsServer {
@@ -37,6 +39,7 @@ export async function startDns(records: DnsRecords): Promise<DnsServer | undefin
     ...(records.mx ?? []).map(([d, h, p]) => `mx-host=${d},${h},${p}`),
     ...(records.nullMx ?? []).map((d) => `mx-host=${d},.,0`),
     ...(records.a ?? []).map(([h, a]) => `host-record=${h},${a}`),
+    ...(records.txt ?? []).map(([n, t]) => `txt-record=${n},${(t.match(/.{1,255}/g) ?? ['']).map((x) => `"${x}"`).join(',')}`),
   ];
   writeFileSync(join(dir, 'records.conf'), `${lines.join('\n')}\n`);
   for (let tries = 0; tries < 10; tries++) {
