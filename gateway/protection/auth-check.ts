@@ -62,6 +62,14 @@ export async function checkAuthentication(message: Buffer, o: { ip: string; helo
     for (const line of res.headers.split(/\r?\n(?![ \t])/)) {
       if (!line.trim()) continue;
       if (/^Received-SPF:/i.test(line) && !c.spf) continue;
+      const ar = /^(Authentication-Results:[^;]*);([\s\S]*)$/i.exec(line);
+      if (ar) {
+        // Only the checks that are switched on are reported.
+        const off = (entry: string) => (!c.spf && /^spf=/i.test(entry)) || (!c.dkim && /^dkim=/i.test(entry)) || (!c.dmarc && /^dmarc=/i.test(entry));
+        const entries = ar[2]!.split(';').map((e) => e.replace(/\s+/g, ' ').trim()).filter((e) => e && !off(e));
+        lines.push(entries.length > 0 ? `${ar[1]};\r\n ${entries.join(';\r\n ')}` : `${ar[1]}; none`);
+        continue;
+      }
       lines.push(line.replace(/\r?\n/g, '\r\n'));
     }
     out.headers = lines.map((l) => `${l}\r\n`).join('');
