@@ -9,6 +9,7 @@ import { cmdQueue } from './cmd-queue.ts';
 import { cmdRender } from './cmd-render.ts';
 import { cmdValidate } from './cmd-validate.ts';
 import { cmdOperator } from './cmd-operator.ts';
+import { cmdBackup } from './cmd-backup.ts';
 
 const USAGE = `usage: mailgw <command> [options]
 
@@ -26,6 +27,8 @@ commands:
                      the Kubernetes objects the operator would apply, as YAML
   queue list|flush|delete|hold|release [ID...] [--state-dir DIR] [--output json]
                      administer the queue of a running gateway (like mailq/postsuper)
+  backup list|show|release|delete [ID] [--to ADDRESS] [--state-dir DIR]
+                     originals kept by rules with backup: true
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -35,6 +38,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   validate: cmdValidate,
   render: cmdRender,
   operator: cmdOperator,
+  backup: cmdBackup,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -23,6 +23,7 @@ import { adminSocketPath, startAdminServer } from './admin/admin-server.ts';
 import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
 import { BackupStore } from './backup/backup-store.ts';
+import { newQueueId } from './queue-id.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -91,8 +92,13 @@ export class Gateway {
       backup: new BackupStore(join(options.stateDir, 'backup'), { maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs }),
       logger,
     };
-    const admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger);
+    const ref: { gw?: Gateway } = {};
+    const admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger, {
+      store: rt.backup,
+      release: (id, to) => ref.gw!.releaseBackup(id, to),
+    });
     const gw = new Gateway(rt, options, admin);
+    ref.gw = gw;
     await new Promise<void>((resolve, reject) => {
       gw.server.once('error', reject);
       gw.server.listen(options.port, options.host, () => {
@@ -134,6 +140,33 @@ export class Gateway {
       event: 'config-reloaded', localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
       relayHost: config.relayHost ? `${config.relayHost.host}:${config.relayHost.port}` : null, recipientVerification: config.recipientVerification.mode,
     }, 'new config applied');
+  }
+
+  /**
+   * Re-queues a backed-up original, as it arrived, to its recipients or to
+   * `to`; it is not scanned again (an administrator released it).
+   */
+  async releaseBackup(id: string, to?: string): Promise<string | undefined> {
+    const rt = this.runtime;
+    const meta = await rt.backup.get(id);
+    if (!meta) return undefined;
+    const rcpts = to ? [to] : meta.to;
+    if (rcpts.length === 0) return undefined;
+    const qid = newQueueId();
+    const writer = rt.spool.begin(qid);
+    void writer.write(await rt.backup.read(id));
+    const stored = await writer.commit({
+      id: qid, receivedAt: new Date().toISOString(), sessionId: `backup-${id}`,
+      client: { address: meta.client, port: 0, helo: rt.config.hostname, tls: false },
+      mailFrom: meta.from, mailParams: {},
+      rcptTo: rcpts.map((address) => {
+        const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+        return { address, domain, route: rt.domains.lookup(domain) ? 'local' as const : 'relay' as const };
+      }),
+    });
+    rt.queue.enqueue(stored);
+    rt.logger.info({ event: 'backup-released', backupId: id, qid, to: rcpts }, `backup ${id} released as ${qid}`);
+    return qid;
   }
 
   address(): { host: string; port: number } {

@@ -7,18 +7,43 @@
  *   POST   /v1/queue/flush        → retry everything now
  *   POST   /v1/queue/ID/flush|hold|release
  *   DELETE /v1/queue/ID           → remove without a DSN
+ *   GET    /v1/backup             → BackupMeta[]
+ *   GET    /v1/backup/ID          → the entry with the original message
+ *   POST   /v1/backup/ID/release[?to=ADDRESS] → re-queue the original
+ *   DELETE /v1/backup/ID
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { QueueManager } from '../queue/queue-manager.ts';
 import { QUEUE_ID_RE } from '../queue-id.ts';
+import type { BackupStore } from '../backup/backup-store.ts';
 
 export function adminSocketPath(stateDir: string): string {
   return `${stateDir}/admin.sock`;
 }
 
-export async function startAdminServer(socketPath: string, queue: QueueManager, logger: Logger): Promise<Server> {
+export interface BackupAdmin {
+  store: BackupStore;
+  release(id: string, to?: string): Promise<string | undefined>;
+}
+
+async function handleBackup(b: BackupAdmin, method: string, parts: string[], url: URL, send: (status: number, body: unknown) => void): Promise<void> {
+  if (method === 'GET' && parts.length === 2) return send(200, await b.store.list());
+  const id = parts[2] ?? '';
+  if (!/^[0-9A-Z]{6,40}$/.test(id) || parts.length > 4) return send(400, { error: 'expected a backup id' });
+  const meta = await b.store.get(id);
+  if (!meta) return send(404, { error: `no backup ${id}` });
+  if (method === 'GET' && parts.length === 3) return send(200, { ...meta, message: (await b.store.read(id)).toString('utf8') });
+  if (method === 'DELETE' && parts.length === 3) return send(200, { id, deleted: await b.store.delete(id) });
+  if (method === 'POST' && parts[3] === 'release') {
+    const qid = await b.release(id, url.searchParams.get('to') ?? undefined);
+    return qid ? send(200, { id, queued: qid }) : send(400, { error: 'nothing to release to' });
+  }
+  return send(404, { error: 'not found' });
+}
+
+export async function startAdminServer(socketPath: string, queue: QueueManager, logger: Logger, backup?: BackupAdmin): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -27,6 +52,11 @@ export async function startAdminServer(socketPath: string, queue: QueueManager, 
     const handle = async () => {
       const url = new URL(req.url ?? '/', 'http://admin');
       const parts = url.pathname.split('/').filter(Boolean);
+      if (parts[0] === 'v1' && parts[1] === 'backup' && backup) {
+        await handleBackup(backup, req.method ?? 'GET', parts, url, send);
+        logger.info({ event: 'admin', action: `${req.method} ${url.pathname}` }, 'backup administration');
+        return;
+      }
       if (parts[0] !== 'v1' || parts[1] !== 'queue') return send(404, { error: 'not found' });
       if (req.method === 'GET' && parts.length === 2) return send(200, queue.list());
       if (req.method === 'POST' && parts.length === 3 && parts[2] === 'flush') return send(200, { flushed: await queue.flush() });

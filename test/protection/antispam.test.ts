@@ -50,7 +50,7 @@ describe('anti-spam (rspamd)', () => {
       assert.match(spam, /^X-Mailgw-Action: Skip$/m);
       assert.match(ham, /^Subject: lunch on friday$/m);
       assert.match(ham, /^X-Mailgw-AntiSpam-Status: clean score=/m);
-      const verdict = gw.log.find((l) => l.event === 'verdict' && (l.reasons as string[] | undefined)?.some((r) => r.startsWith('antispam: spam')));
+      const verdict = gw.log.find((l) => l.event === 'verdict' && ((l.reasons as string[] | undefined) ?? []).some((r) => r.startsWith('antispam: spam')));
       assert.ok(verdict, 'one verdict line with the spam reason');
     } finally {
       await gw.close();
