@@ -1,28 +1,32 @@
 /** A minimal zip writer (stored entries) for test fixtures: archives with chosen names and contents, nested at will. */
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 
-export function makeZip(entries: [name: string, data: Buffer | string][]): Buffer {
+/** Entries are stored, or deflated when the third element is true (for a zip bomb: a big run of zeros compresses to little). */
+export function makeZip(entries: [name: string, data: Buffer | string, deflate?: boolean][]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
-  for (const [name, raw] of entries) {
-    const data = Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'latin1');
+  for (const [name, raw, deflate] of entries) {
+    const plain = Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'latin1');
+    const data = deflate ? deflateRawSync(plain) : plain;
     const n = Buffer.from(name, 'utf8');
-    const crc = crc32(data);
+    const crc = crc32(plain);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(deflate ? 8 : 0, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
+    local.writeUInt32LE(plain.length, 22);
     local.writeUInt16LE(n.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
     central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(deflate ? 8 : 0, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
+    central.writeUInt32LE(plain.length, 24);
     central.writeUInt16LE(n.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, n, data);
