@@ -36,6 +36,8 @@ export interface Verdict {
   status: { antivirus: string; antispam: string; content: string; authentication: string };
   /** Authentication-Results (and Received-SPF) lines to add, with CRLFs. */
   authHeaders: string;
+  /** rspamd's symbols, for the log. */
+  spamSymbols: string[];
 }
 
 export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: GatewayConfig['authentication']): Verdict {
@@ -91,5 +93,5 @@ export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: Gate
     content: !r.content ? 'off' : r.content.matched ? 'matched' : 'clean',
     authentication: !r.auth ? 'off' : r.auth.error ? 'error' : [r.auth.spf && `spf=${r.auth.spf}`, r.auth.dkim && `dkim=${r.auth.dkim}`, r.auth.dmarc && `dmarc=${r.auth.dmarc}`].filter(Boolean).join(' ') || 'none',
   };
-  return { action: strongest(actions), tempfail, tagSubject, removeParts: remove, reasons, status, authHeaders: r.auth?.headers ?? '' };
+  return { action: strongest(actions), tempfail, tagSubject, removeParts: remove, reasons, status, authHeaders: r.auth?.headers ?? '', spamSymbols: r.spam && r.spam.status !== 'error' ? r.spam.symbols : [] };
 }

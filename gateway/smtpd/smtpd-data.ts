@@ -143,7 +143,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   rt.logger.info({
     event: 'verdict', qid: tx.qid, from: tx.mailFrom, client: state.client,
     rules: [...groups].map(([name, rs]) => ({ rule: name, mode: rules(rs[0]!).mode, action: actionOf(rules(rs[0]!)), to: rs.map((r) => r.address) })),
-    ...(verdict ? { status: verdict.status, action: verdict.action, reasons: verdict.reasons, tempfail: verdict.tempfail } : {}),
+    ...(verdict ? { status: verdict.status, action: verdict.action, reasons: verdict.reasons, tempfail: verdict.tempfail, ...(verdict.spamSymbols.length ? { symbols: verdict.spamSymbols } : {}) } : {}),
   }, verdict ? `verdict: ${verdict.action}${verdict.reasons.length ? ` (${verdict.reasons.join('; ')})` : ''}` : 'verdict: no scanning');
 
   if (verdict?.tempfail) {

@@ -52,6 +52,7 @@ describe('anti-spam (rspamd)', () => {
       assert.match(ham, /^X-Mailgw-AntiSpam-Status: clean score=/m);
       const verdict = gw.log.find((l) => l.event === 'verdict' && ((l.reasons as string[] | undefined) ?? []).some((r) => r.startsWith('antispam: spam')));
       assert.ok(verdict, 'one verdict line with the spam reason');
+      assert.ok((verdict.symbols as string[]).includes('GTUBE'), 'rspamd symbols kept for the log');
     } finally {
       await gw.close();
     }
