@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // mailgw launcher. In a checkout the TypeScript sources run directly on
-// Node.js 24's type stripping (docs/adr/0001-runtime-and-layout.md); Node
-// does not strip types under node_modules, so an installed package runs the
-// `npm run build` output in dist/.
-const entry = import.meta.url.includes('/node_modules/') ? '../dist/cli/main.js' : '../cli/main.ts';
-const { main } = await import(entry);
+// Node.js 24's type stripping (docs/adr/0001-runtime-and-layout.md). The
+// container image and an installed package carry the `npm run build` output
+// in dist/ instead (Node does not strip types under node_modules).
+import { existsSync } from 'node:fs';
+
+const sources = new URL('../cli/main.ts', import.meta.url);
+const useSources = existsSync(sources) && !import.meta.url.includes('/node_modules/');
+const { main } = await import(useSources ? '../cli/main.ts' : '../dist/cli/main.js');
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -20,8 +20,10 @@ function duration(flag: string, value: string | undefined, fallback: string): nu
   return ms;
 }
 
+export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence'] as const;
+
 export async function cmdOperator(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence']);
+  const args = parseArgs(argv, OPERATOR_FLAGS);
   const kc = new KubeConfig();
   const file = args.flags.get('kubeconfig') ?? process.env.KUBECONFIG;
   if (file) kc.loadFromFile(file);

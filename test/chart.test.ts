@@ -1,0 +1,117 @@
+/**
+ * The Helm chart without a helm binary: every template rendered with the
+ * documented Helm subset (charts/helm-subset.ts, which refuses anything
+ * else) for the default values and for a values file that turns every option
+ * on; the output is valid YAML of the expected objects, agrees with the
+ * operator (flags, RBAC) and the CRDs (example resources admitted), the
+ * chart's CRDs and deploy/mailgw.yaml do not drift, and values.schema.json
+ * refuses wrong values. The users' CI workflow runs `helm lint` and
+ * `helm template` on the same chart.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { Ajv } from 'ajv';
+import { chartValues, renderChart, CHART_DIR } from '../charts/render-chart.ts';
+import { renderTemplate } from '../charts/helm-subset.ts';
+import { plainManifests } from '../charts/gen-manifests.ts';
+import { parseArgs } from '../cli/args.ts';
+import { OPERATOR_FLAGS } from '../cli/cmd-operator.ts';
+import { localDomain, mailGateway, trustedNetwork } from '../api/index.ts';
+import { lint } from '../operator/lint.ts';
+import { admit } from './helpers/crd-validate.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function objects(rendered: Record<string, string>): Json[] {
+  return Object.entries(rendered).filter(([f]) => f.endsWith('.yaml')).flatMap(([file, text]) => parseAllDocuments(text).map((d) => {
+    assert.deepEqual(d.errors, [], `${file} renders to valid YAML`);
+    return d.toJS() as Json;
+  })).filter((o) => o !== null);
+}
+
+const allOn = parse(readFileSync(join(ROOT, 'test/fixtures/chart-values-all.yaml'), 'utf8')) as Json;
+
+describe('Helm chart', () => {
+  it('values.yaml is documented line by line and valid against values.schema.json; wrong values are refused', () => {
+    const lines = readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8').split('\n');
+    lines.forEach((line, i) => {
+      const leaf = /^\s*([A-Za-z]+):\s*\S/.exec(line);
+      if (!leaf || /^\s*(requests|limits|cpu|memory):/.test(line)) return;
+      assert.match(lines[i - 1] ?? '', /^\s*#/, `values.yaml line ${i + 1} (${leaf[1]}) has a comment above it`);
+    });
+    const validate = new Ajv({ strict: false }).compile(JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')));
+    assert.ok(validate(chartValues()), JSON.stringify(validate.errors));
+    assert.ok(validate(chartValues(allOn)), JSON.stringify(validate.errors));
+    for (const bad of [{ operator: { replicas: 'two' } }, { image: { pullPolicy: 'Sometimes' } }, { metrics: { port: 70000 } }, { operatorr: {} }]) {
+      assert.equal(validate(chartValues(bad)), false, `refuses ${JSON.stringify(bad)}`);
+    }
+  });
+
+  it('default values: the operator, its RBAC and metrics Service, nothing optional', () => {
+    const objs = objects(renderChart(chartValues()));
+    assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+      'ClusterRole/mailgw-operator', 'ClusterRoleBinding/mailgw-operator', 'Deployment/mailgw-operator', 'Role/mailgw-operator-leader-election',
+      'RoleBinding/mailgw-operator-leader-election', 'Service/mailgw-operator-metrics', 'ServiceAccount/mailgw-operator',
+    ]);
+    for (const o of objs) assert.ok(o.apiVersion && o.kind && o.metadata?.name, 'every object has apiVersion, kind and a name');
+    const dep = objs.find((o) => o.kind === 'Deployment')!;
+    const pod = dep.spec.template.spec;
+    const c = pod.containers[0];
+    assert.equal(dep.spec.replicas, 2);
+    assert.equal(pod.serviceAccountName, 'mailgw-operator');
+    assert.deepEqual(c.args.slice(0, 1), ['operator']);
+    assert.doesNotThrow(() => parseArgs(c.args.slice(1), OPERATOR_FLAGS), 'every flag the chart passes exists');
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(c.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.ok(c.env.some((e: Json) => e.name === 'POD_NAMESPACE'), 'the lease lives in the release namespace');
+    assert.match(renderChart(chartValues())['NOTES.txt']!, /kubectl get mailgateways/);
+  });
+
+  it('all options on: ServiceMonitor, PrometheusRule, dashboard, NetworkPolicy and an example gateway the CRDs admit', () => {
+    const objs = objects(renderChart(chartValues(allOn)));
+    const kinds = new Set(objs.map((o) => o.kind));
+    for (const k of ['ServiceMonitor', 'PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'MailGateway', 'LocalDomain', 'TrustedNetwork']) assert.ok(kinds.has(k), k);
+    const dep = objs.find((o) => o.kind === 'Deployment')!;
+    assert.equal(dep.spec.replicas, 3);
+    assert.equal(dep.spec.template.spec.containers[0].image, 'registry.example/mailgw:1.2.3');
+    assert.deepEqual(dep.spec.template.spec.nodeSelector, { 'kubernetes.io/os': 'linux' });
+    assert.equal(dep.spec.template.metadata.annotations['example.com/team'], 'mail');
+    const dash = objs.find((o) => o.kind === 'ConfigMap')!;
+    assert.ok(JSON.parse(dash.data['mailgw.json']).panels.length >= 8, 'the dashboard is valid JSON');
+    const rule = objs.find((o) => o.kind === 'PrometheusRule')!;
+    assert.ok(rule.spec.groups[0].rules.length >= 6);
+    const crd = (plural: string) => parse(readFileSync(join(ROOT, 'crds', `mailgw.io_${plural}.yaml`), 'utf8')) as Json;
+    const gw = objs.find((o) => o.kind === 'MailGateway')!;
+    const ld = objs.find((o) => o.kind === 'LocalDomain')!;
+    const tn = objs.find((o) => o.kind === 'TrustedNetwork')!;
+    assert.deepEqual(admit(crd('mailgateways'), gw).errors, []);
+    assert.deepEqual(admit(crd('localdomains'), ld).errors, []);
+    assert.deepEqual(admit(crd('trustednetworks'), tn).errors, []);
+    assert.deepEqual(lint([mailGateway.parse(gw)], [localDomain.parse(ld)], [trustedNetwork.parse(tn)]), [], 'the example follows its scheme without findings');
+  });
+
+  it('RBAC in the chart is the operator\'s RBAC (deploy/rbac.yaml)', () => {
+    const rules = (docs: Json[]) => docs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').map((o) => [o.kind, o.rules]);
+    const fromChart = rules(objects(renderChart(chartValues())));
+    const fromDeploy = rules(parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as Json));
+    assert.deepEqual(fromChart, fromDeploy);
+  });
+
+  it('the chart\'s CRDs are the generated ones, and deploy/mailgw.yaml is the chart rendered (run npm run gen:crds / gen:manifests)', () => {
+    for (const f of readdirSync(join(ROOT, 'crds'))) assert.equal(readFileSync(join(CHART_DIR, 'crds', f), 'utf8'), readFileSync(join(ROOT, 'crds', f), 'utf8'), f);
+    assert.deepEqual(readdirSync(join(CHART_DIR, 'crds')).sort(), readdirSync(join(ROOT, 'crds')).sort());
+    assert.equal(readFileSync(join(ROOT, 'deploy/mailgw.yaml'), 'utf8'), plainManifests());
+  });
+
+  it('templates stay inside the documented Helm subset', () => {
+    assert.throws(() => renderTemplate('{{ include "x" . }}', { Values: {}, Release: { Name: '', Namespace: '' }, Chart: { Version: '', AppVersion: '' } }), /unsupported/);
+    assert.throws(() => renderTemplate('{{ range .Values.x }}{{ end }}', { Values: {}, Release: { Name: '', Namespace: '' }, Chart: { Version: '', AppVersion: '' } }), /unsupported/);
+  });
+});
