@@ -1,5 +1,5 @@
 /**
- * `mailgw gateway --config FILE [--listen 0.0.0.0:2525] [--state-dir /var/spool/mailgw] [--config-poll 2s]`
+ * `mailgw gateway --config FILE [--listen 0.0.0.0:2525] [--state-dir /var/spool/mailgw] [--config-poll 2s] [--metrics-address 0.0.0.0:9090]`
  *
  * What a gateway pod runs: reads the rendered config (JSON or YAML, as the
  * operator writes it into the ConfigMap), validates it and serves SMTP; a
@@ -14,7 +14,7 @@ import { parseGatewayConfig, watchConfig } from './config-watch.ts';
 import { runUntilSignal } from './run-until-signal.ts';
 
 export async function cmdGateway(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['config', 'listen', 'state-dir', 'config-poll']);
+  const args = parseArgs(argv, ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address']);
   const file = args.flags.get('config');
   if (!file) throw new UsageError('mailgw gateway needs --config FILE');
   let text: string;
@@ -33,7 +33,11 @@ export async function cmdGateway(argv: string[]): Promise<number> {
   const poll = parseDuration(args.flags.get('config-poll') ?? '2s');
   if (poll === undefined || poll <= 0) throw new UsageError('--config-poll: expected a duration such as "2s"');
   const listen = parseListen(args.flags.get('listen') ?? '0.0.0.0:2525');
-  const gateway = await Gateway.start(parsed.config, { ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw') });
+  const metricsAddress = args.flags.get('metrics-address');
+  const gateway = await Gateway.start(parsed.config, {
+    ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw'),
+    ...(metricsAddress ? { metrics: parseListen(metricsAddress) } : {}),
+  });
   const stopWatching = watchConfig(file, gateway, text, poll);
   const code = await runUntilSignal(gateway);
   stopWatching();

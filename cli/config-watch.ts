@@ -36,6 +36,7 @@ export function watchConfig(file: string, gateway: Gateway, initialText: string,
       const logger = gateway.runtime.logger;
       const result = parseGatewayConfig(text);
       if ('errors' in result) {
+        gateway.runtime.metrics.configReloads.inc({ result: 'rejected' });
         logger.error({ event: 'config-rejected', file, errors: result.errors }, 'new config is invalid; keeping the running one');
         applied = text; // report once per version
         return;
@@ -43,6 +44,7 @@ export function watchConfig(file: string, gateway: Gateway, initialText: string,
       try {
         gateway.reload(result.config);
       } catch (err) {
+        gateway.runtime.metrics.configReloads.inc({ result: 'rejected' });
         logger.error({ event: 'config-rejected', file, errors: [(err as Error).message] }, 'new config cannot be applied; keeping the running one');
       }
       applied = text;

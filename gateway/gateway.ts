@@ -24,6 +24,8 @@ import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
 import { BackupStore } from './backup/backup-store.ts';
 import { newQueueId } from './queue-id.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { scannersReachable } from './protection/scanner-health.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -36,6 +38,8 @@ export interface GatewayOptions {
   deliver?: boolean;
   /** Time limit for connecting to a next hop and for its greeting (default 30 s). */
   connectTimeoutMs?: number;
+  /** Where to serve /metrics, /healthz and /readyz (not served when absent). */
+  metrics?: { host: string; port: number } | undefined;
 }
 
 export class Gateway {
@@ -45,12 +49,34 @@ export class Gateway {
   private readonly server: Server;
   private readonly admin: HttpServer;
   private readonly options: GatewayOptions;
+  private metricsServer: Server | undefined;
+  private scannerCheck: { at: number; problem: string | undefined } = { at: 0, problem: undefined };
 
   private constructor(rt: Runtime, options: GatewayOptions, admin: HttpServer) {
     this.options = options;
     this.admin = admin;
     this.current = { rt, smtp: this.smtpFor(rt) };
     this.server = createListener(() => this.current);
+  }
+
+  /** Address of the metrics/health listener, when it runs. */
+  get metricsAddress(): { host: string; port: number } | undefined {
+    const a = this.metricsServer?.address() as AddressInfo | undefined;
+    return a ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /**
+   * Readiness: the spool is writable and the scanners the config requires
+   * answer (checked at most every 5 s). Undefined when ready, else why not.
+   */
+  async readiness(): Promise<string | undefined> {
+    const rt = this.runtime;
+    const spool = rt.spool.health();
+    if (spool) return spool;
+    if (Date.now() - this.scannerCheck.at > 5000) {
+      this.scannerCheck = { at: Date.now(), problem: await scannersReachable(rt.config) };
+    }
+    return this.scannerCheck.problem;
   }
 
   /** The runtime new connections get (config, tables, services). */
@@ -77,8 +103,9 @@ export class Gateway {
     }
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
+    const metrics = new GatewayMetrics();
     const queue = new QueueManager({
-      config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(),
+      config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(), metrics,
       perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
     });
     const rt: Runtime = {
@@ -90,8 +117,10 @@ export class Gateway {
       queue,
       resolver,
       backup: new BackupStore(join(options.stateDir, 'backup'), { maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs }),
+      metrics,
       logger,
     };
+
     const ref: { gw?: Gateway } = {};
     const admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger, {
       store: rt.backup,
@@ -113,6 +142,16 @@ export class Gateway {
       recipientVerification: config.recipientVerification.mode,
     }, `mailgw listening on ${addr.host}:${addr.port}`);
     if (options.deliver !== false) queue.start();
+    metrics.onScrape = () => {
+      const s = gw.runtime.queue.stats();
+      for (const [state, n] of Object.entries(s.byState)) metrics.queue.set({ state }, n);
+      metrics.oldest.set(s.oldestSeconds);
+    };
+    if (options.metrics) {
+      gw.metricsServer = await metrics.serve(options.metrics.host, options.metrics.port, () => gw.readiness());
+      const a = gw.metricsServer.address() as AddressInfo;
+      logger.info({ event: 'metrics-listening', host: a.address, port: a.port }, `metrics and health on ${a.address}:${a.port}`);
+    }
     return gw;
   }
 
@@ -136,6 +175,9 @@ export class Gateway {
     old.limits.update(config.limits);
     old.queue.reconfigure({ config, domains: tables.domains, resolver });
     this.current = { rt, smtp };
+    rt.metrics.configReloads.inc({ result: 'applied' });
+    rt.metrics.configGeneration.inc();
+    this.scannerCheck.at = 0;
     rt.logger.info({
       event: 'config-reloaded', localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
       relayHost: config.relayHost ? `${config.relayHost.host}:${config.relayHost.port}` : null, recipientVerification: config.recipientVerification.mode,
@@ -186,6 +228,7 @@ export class Gateway {
     });
     await this.runtime.queue.stop();
     await new Promise<void>((resolve) => this.admin.close(() => resolve()));
+    if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
     await this.runtime.spool.close();
   }
 }

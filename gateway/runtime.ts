@@ -14,6 +14,7 @@ import type { QueueManager } from './queue/queue-manager.ts';
 import type { Resolver } from 'node:dns/promises';
 import type { BackupStore } from './backup/backup-store.ts';
 import { RuleTable } from './protection/rules.ts';
+import type { GatewayMetrics } from './metrics.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -27,6 +28,7 @@ export interface Runtime {
   resolver: Resolver;
   rules: RuleTable;
   backup: BackupStore;
+  metrics: GatewayMetrics;
   logger: Logger;
 }
 

@@ -15,6 +15,7 @@ import type { GatewayConfig, MailGateway } from '../api/index.ts';
 type Obj = Record<string, unknown>;
 
 export const CONTAINER_PORT = 2525;
+export const METRICS_PORT = 9090;
 export const CONFIG_DIR = '/etc/mailgw/config';
 export const CONFIG_FILE = 'gateway.json';
 export const TLS_DIR = '/etc/mailgw/tls';
@@ -82,7 +83,10 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
   const headless = {
     apiVersion: 'v1', kind: 'Service',
     metadata: meta(gw, names.headless),
-    spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector, ports: [{ name: 'smtp', port: CONTAINER_PORT, targetPort: 'smtp', protocol: 'TCP' }] },
+    spec: {
+      clusterIP: 'None', publishNotReadyAddresses: true, selector,
+      ports: [{ name: 'smtp', port: CONTAINER_PORT, targetPort: 'smtp', protocol: 'TCP' }, { name: 'metrics', port: METRICS_PORT, targetPort: 'metrics', protocol: 'TCP' }],
+    },
   };
 
   const volumes: Obj[] = [
@@ -96,7 +100,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
     { name: 'tmp', mountPath: '/tmp' },
     ...(cert ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
   ];
-  const probe = (o: Obj) => ({ tcpSocket: { port: 'smtp' }, ...o });
+  const probe = (path: string, o: Obj) => ({ httpGet: { path, port: 'metrics' }, ...o });
 
   const statefulSet = {
     apiVersion: 'apps/v1', kind: 'StatefulSet',
@@ -122,12 +126,12 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
           containers: [{
             name: 'gateway',
             image: spec.image,
-            args: ['gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR],
+            args: ['gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`],
             env: [{ name: 'MAILGW_STATE_DIR', value: SPOOL_DIR }],
-            ports: [{ name: 'smtp', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
+            ports: [{ name: 'smtp', containerPort: CONTAINER_PORT, protocol: 'TCP' }, { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
             resources: spec.resources ?? { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
-            readinessProbe: probe({ periodSeconds: 5, failureThreshold: 2 }),
-            livenessProbe: probe({ initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 }),
+            readinessProbe: probe('/readyz', { periodSeconds: 5, failureThreshold: 2 }),
+            livenessProbe: probe('/healthz', { initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 }),
             securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
             volumeMounts: mounts,
           }],

@@ -17,6 +17,7 @@ import { routeFor, type Route } from '../routing/route-resolve.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { RecipientStatus, StoredMessage } from '../spool/spool-types.ts';
 import { Semaphore } from './semaphore.ts';
+import type { GatewayMetrics } from '../metrics.ts';
 import { ConnectionCache, OutboundConnection, SmtpError } from './smtp-client.ts';
 
 export interface Outcome {
@@ -37,6 +38,7 @@ export interface DeliveryContext {
   perDestination: Map<string, Semaphore>;
   perDestinationLimit: number;
   connectTimeoutMs: number;
+  metrics?: GatewayMetrics | undefined;
 }
 
 const MAX_HOPS = 5;

@@ -47,6 +47,7 @@ export function createListener(current: () => { rt: Runtime; smtp: GatewaySmtpSe
           localPort = header.localPort!;
         }
       } catch (err) {
+        rt.metrics.connections.inc({ result: 'refused', reason: 'proxy-header' });
         rt.logger.warn({ event: 'connect', sid, client: peer, reason: 'proxy-header', err: (err as Error).message }, 'connection refused: bad PROXY header');
         refuse(socket, '421 4.7.0 Invalid PROXY protocol header');
         return;
@@ -56,11 +57,17 @@ export function createListener(current: () => { rt: Runtime; smtp: GatewaySmtpSe
     const trusted = fromBalancer && !proxied ? false : rt.trusted.contains(client);
     const refusal = rt.limits.connect(client, trusted);
     if (refusal) {
+      rt.metrics.connections.inc({ result: 'refused', reason: refusal });
       rt.logger.warn({ event: 'connect', sid, client, peer, reason: refusal }, 'connection refused: limit');
       refuse(socket, `421 4.7.0 ${rt.config.hostname} Error: too many connections from ${client}`);
       return;
     }
-    socket.once('close', () => rt.limits.disconnect(client));
+    rt.metrics.connections.inc({ result: 'accepted', reason: '' });
+    rt.metrics.openConnections.inc();
+    socket.once('close', () => {
+      rt.limits.disconnect(client);
+      rt.metrics.openConnections.dec();
+    });
     smtp.accept(socket, {
       runtime: rt,
       id: sid,
@@ -71,7 +78,10 @@ export function createListener(current: () => { rt: Runtime; smtp: GatewaySmtpSe
       trusted,
       pregreetDelayMs: trusted || (fromBalancer && !proxied) ? 0 : rt.config.limits.pregreetDelayMs,
       refuseProxyHeader: !fromBalancer,
-      onProxyRefused: () => rt.logger.warn({ event: 'connect', sid, client, reason: 'proxy-not-allowed' }, 'connection refused: PROXY header from a source that is not a trusted load balancer'),
+      onProxyRefused: () => {
+        rt.metrics.connections.inc({ result: 'refused', reason: 'proxy-not-allowed' });
+        rt.logger.warn({ event: 'connect', sid, client, reason: 'proxy-not-allowed' }, 'connection refused: PROXY header from a source that is not a trusted load balancer');
+      },
     });
   };
   return createServer({ noDelay: true }, (socket) => {

@@ -27,15 +27,24 @@ export function scanningEnabled(c: GatewayConfig): boolean {
   return a.spf || a.dkim || a.dmarc || p.antivirus.enabled || p.antispam.enabled || p.contentFilter.enabled;
 }
 
-export async function scanMessage(c: GatewayConfig, resolver: Resolver, s: ScanInput): Promise<ScanReport> {
+export type ScanObserver = (scanner: 'clamd' | 'rspamd' | 'mailauth' | 'content', seconds: number, failed: boolean) => void;
+
+async function timed<T>(scanner: Parameters<ScanObserver>[0], observe: ScanObserver | undefined, run: () => Promise<T>, failed: (r: T) => boolean): Promise<T> {
+  const start = performance.now();
+  const r = await run();
+  observe?.(scanner, (performance.now() - start) / 1000, failed(r));
+  return r;
+}
+
+export async function scanMessage(c: GatewayConfig, resolver: Resolver, s: ScanInput, observe?: ScanObserver): Promise<ScanReport> {
   const p = c.protection;
   const a = c.authentication;
   const root: MimePart = parseMime(s.message);
   const [auth, av, spam, content] = await Promise.all([
-    a.spf || a.dkim || a.dmarc ? checkAuthentication(s.message, { ip: s.ip, helo: s.helo, sender: s.sender, hostname: c.hostname, resolver, config: a }) : undefined,
-    p.antivirus.enabled ? scanWithClamd(p.antivirus.clamd, s.message, { timeoutMs: p.antivirus.timeoutMs, maxScanSize: p.antivirus.maxScanSize }) : undefined,
-    p.antispam.enabled ? scanWithRspamd(p.antispam.rspamd, s.message, { ip: s.ip, helo: s.helo, from: s.sender, rcpts: s.recipients, qid: s.qid, hostname: c.hostname }, p.antispam.timeoutMs) : undefined,
-    p.contentFilter.enabled ? checkContent(s.message, root, p.contentFilter) : undefined,
+    a.spf || a.dkim || a.dmarc ? timed('mailauth', observe, () => checkAuthentication(s.message, { ip: s.ip, helo: s.helo, sender: s.sender, hostname: c.hostname, resolver, config: a }), (r) => r.error !== undefined) : undefined,
+    p.antivirus.enabled ? timed('clamd', observe, () => scanWithClamd(p.antivirus.clamd, s.message, { timeoutMs: p.antivirus.timeoutMs, maxScanSize: p.antivirus.maxScanSize }), (r) => r.status === 'error') : undefined,
+    p.antispam.enabled ? timed('rspamd', observe, () => scanWithRspamd(p.antispam.rspamd, s.message, { ip: s.ip, helo: s.helo, from: s.sender, rcpts: s.recipients, qid: s.qid, hostname: c.hostname }, p.antispam.timeoutMs), (r) => r.status === 'error') : undefined,
+    p.contentFilter.enabled ? timed('content', observe, () => checkContent(s.message, root, p.contentFilter), () => false) : undefined,
   ]);
   const report: ScanReport = { auth, av, spam, content };
   if (av?.status === 'infected' && p.antivirus.actions.infected === 'DeleteAttachment') {

@@ -47,6 +47,8 @@ export class QueueManager {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private stopped = false;
+  /** Deliveries run only after start(): a gateway started with delivery off only receives. */
+  private started = false;
 
   constructor(ctx: DeliveryContext, options: QueueOptions = {}) {
     this.ctx = ctx;
@@ -64,6 +66,7 @@ export class QueueManager {
   }
 
   start(): void {
+    this.started = true;
     for (const msg of this.ctx.spool.messages()) this.track(msg.id);
     this.pump();
   }
@@ -91,7 +94,7 @@ export class QueueManager {
   }
 
   private wakeAt(at: number): void {
-    if (this.stopped || (this.timer && at >= this.timerAt)) return;
+    if (this.stopped || !this.started || (this.timer && at >= this.timerAt)) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = setTimeout(() => {
@@ -117,7 +120,7 @@ export class QueueManager {
 
   /** Starts attempts while there are due messages and room in the active set (leaky bucket). */
   private pump(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     for (const id of this.ready) {
       if (this.active.size >= this.maxActive) return;
       this.ready.delete(id);
@@ -147,6 +150,8 @@ export class QueueManager {
       state.rcpts[o.index] = { status: o.status, statusCode: o.statusCode, diagnostic: o.diagnostic, remoteMta: o.remoteMta };
       if (o.status === 'failed') newlyFailed.push(o.index);
       const rcpt = msg.envelope.rcptTo[o.index]!;
+      this.ctx.metrics?.deliveries.inc({ status: o.status, next_hop: (o.remoteMta ?? '').replace(/\[.*$/, '') });
+      if (o.status === 'delivered') this.ctx.metrics?.deliverySeconds.observe((now - Date.parse(msg.envelope.receivedAt)) / 1000);
       this.logger.info({
         event: 'delivery', qid: msg.id, from: msg.envelope.mailFrom, to: rcpt.address, status: o.status, dsn: o.statusCode,
         relay: o.remoteMta, attempt: state.attempts, delayMs: now - Date.parse(msg.envelope.receivedAt), attemptMs: now - started, reply: o.diagnostic,
@@ -197,9 +202,23 @@ export class QueueManager {
       mailFrom: '', mailParams: {},
       rcptTo: [{ address: env.mailFrom, domain, route: this.ctx.domains.lookup(domain) ? 'local' : 'relay' }],
     });
+    this.ctx.metrics?.bounces.inc();
     this.logger.info({ event: 'bounce', qid: env.id, dsnQid: id, to: env.mailFrom, failed: failed.map((f) => f.address) }, `sender non-delivery notification: ${id}`);
     this.enqueue(dsn);
     return id;
+  }
+
+  /** Queue depth by state and the oldest message's age, for metrics. */
+  stats(now = this.now()): { byState: Record<string, number>; oldestSeconds: number } {
+    const byState: Record<string, number> = { active: 0, deferred: 0, held: 0, pending: 0 };
+    let oldest = now;
+    for (const m of this.ctx.spool.messages()) {
+      const s = stateOf(m);
+      const state = this.active.has(m.id) ? 'active' : s.held ? 'held' : s.attempts > 0 ? 'deferred' : 'pending';
+      byState[state] = (byState[state] ?? 0) + 1;
+      oldest = Math.min(oldest, Date.parse(m.envelope.receivedAt));
+    }
+    return { byState, oldestSeconds: (now - oldest) / 1000 };
   }
 
   // ---- admin operations (mailgw queue) ----

@@ -109,11 +109,13 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   if (tooBig || stream.sizeExceeded) {
     writer?.abort();
     const reply = replies.messageTooBig(limit);
+    rt.metrics.messages.inc({ outcome: 'rejected', reason: 'size', rule: '' });
     rt.logger.info({ ...base, code: 552, reply: reply.message }, 'message refused: too big');
     throw reply;
   }
   const fail = (err: unknown) => {
     const reply = replies.spoolFailed();
+    rt.metrics.messages.inc({ outcome: 'tempfail', reason: 'spool', rule: '' });
     rt.logger.error({ ...base, code: 452, reply: reply.message, err: (err as Error).message, spool: err instanceof SpoolError }, 'message refused: spool write failed');
     return reply;
   };
@@ -128,6 +130,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
     }
     state.messagesAccepted++;
     state.transaction = undefined;
+    rt.metrics.messages.inc({ outcome: 'accepted', reason: '', rule: singleRule });
     rt.logger.info({ ...base, code: 250, rcpts: tx.recipients.length }, 'message accepted');
     return replies.queued(tx.qid);
   }
@@ -136,6 +139,9 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   const original = Buffer.concat([received, ...chunks]);
   const verdict = scan ? decide(await scanMessage(cfg, rt.resolver, {
     message: original, ip: state.client, helo: session.hostNameAppearsAs || '', sender: tx.mailFrom, recipients: tx.recipients.map((r) => r.address), qid: tx.qid,
+  }, (scanner, seconds, failed) => {
+    rt.metrics.scannerSeconds.observe({ scanner }, seconds);
+    if (failed) rt.metrics.scannerErrors.inc({ scanner });
   }), cfg.protection, cfg.authentication) : undefined;
   const groups = new Map<string, EnvelopeRecipient[]>();
   for (const r of tx.recipients) groups.set(rules(r).name, [...(groups.get(rules(r).name) ?? []), r]);
@@ -147,6 +153,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   }, verdict ? `verdict: ${verdict.action}${verdict.reasons.length ? ` (${verdict.reasons.join('; ')})` : ''}` : 'verdict: no scanning');
 
   if (verdict?.tempfail) {
+    rt.metrics.messages.inc({ outcome: 'tempfail', reason: 'scanner', rule: '' });
     rt.logger.warn({ ...base, code: 451, reason: verdict.tempfail }, 'message deferred: scanner unavailable');
     throw replies.scannerTempfail();
   }
@@ -159,6 +166,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   const rejected = tx.recipients.filter((r) => actionOf(rules(r)) === 'Reject');
   if (rejected.length === tx.recipients.length) {
     const reply = replies.contentReject(verdict?.reasons.join('; ') ?? 'rejected');
+    rt.metrics.messages.inc({ outcome: 'rejected', reason: 'policy', rule: [...groups.keys()].join(',') });
     rt.logger.info({ ...base, code: 554, reply: reply.message }, 'message refused by policy');
     throw reply;
   }
@@ -189,6 +197,10 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
       address: r.address, orcpt: r.dsn?.orcpt,
       state: { status: 'failed' as const, statusCode: '5.7.1', diagnostic: `Message refused by policy: ${verdict?.reasons.join('; ') ?? ''}` },
     })));
+  }
+  for (const [name, rs] of groups) {
+    const action = actionOf(rules(rs[0]!));
+    rt.metrics.messages.inc({ outcome: action === 'Delete' ? 'deleted' : action === 'Reject' ? 'rejected' : 'accepted', reason: action === 'Skip' ? '' : (verdict?.reasons[0]?.split(':')[0] ?? 'rule'), rule: name });
   }
   state.messagesAccepted++;
   state.transaction = undefined;

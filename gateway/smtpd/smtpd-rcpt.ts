@@ -52,6 +52,7 @@ export async function checkRcptTo(rt: Runtime, session: SMTPServerSession, rcpt:
     ...(recipient ? { code: 250, route: recipient.route, domain: recipient.domain } : { code: reply!.responseCode, reply: reply!.message }),
     ...(note ? { note } : {}),
   }, recipient ? 'recipient accepted' : 'recipient rejected');
+  rt.metrics.recipients.inc({ result: reply ? 'rejected' : 'accepted', code: String(reply?.responseCode ?? 250) });
   if (reply) {
     state.rejected++;
     return reply;

@@ -16,6 +16,7 @@
  * into 452 4.3.1.
  */
 import { mkdir, open, unlink } from 'node:fs/promises';
+import { accessSync, constants } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -151,6 +152,18 @@ export class Spool {
     this.ref(at.segment, 0); // known, so collect() keeps it until everything older is gone
     for (const s of segmentsOf(msg)) this.ref(s, -1);
     await this.collect();
+  }
+
+  /** Undefined when the spool can take mail, else why not (readiness). */
+  health(): string | undefined {
+    const current = this.log.currentSegment;
+    if (current !== undefined && this.log.isBroken(current)) return `spool segment ${current} failed; the next write opens a new one`;
+    try {
+      accessSync(this.segmentsDir, constants.W_OK);
+    } catch (err) {
+      return `spool not writable: ${(err as Error).message}`;
+    }
+    return undefined;
   }
 
   /** @internal used by MessageWriter */

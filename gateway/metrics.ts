@@ -1,0 +1,54 @@
+/**
+ * The gateway's Prometheus metrics and health endpoints, on a port of their
+ * own (never the SMTP port): /metrics, /healthz (process alive), /readyz
+ * (config loaded, spool writable, required scanners reachable).
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** Called before each scrape, to refresh gauges that are computed (queue depth). */
+  onScrape: () => void = () => undefined;
+  readonly connections = new Counter({ name: 'mailgw_gateway_connections_total', help: 'SMTP connections by result and refusal reason.', labelNames: ['result', 'reason'], registers: [this.registry] });
+  readonly openConnections = new Gauge({ name: 'mailgw_gateway_connections_open', help: 'SMTP connections open now.', registers: [this.registry] });
+  readonly recipients = new Counter({ name: 'mailgw_gateway_recipients_total', help: 'RCPT decisions by result and reply code.', labelNames: ['result', 'code'], registers: [this.registry] });
+  readonly messages = new Counter({ name: 'mailgw_gateway_messages_total', help: 'Messages by outcome (accepted, rejected, deleted, tempfail) and reason.', labelNames: ['outcome', 'reason', 'rule'], registers: [this.registry] });
+  readonly queue = new Gauge({ name: 'mailgw_gateway_queue_messages', help: 'Queued messages by state.', labelNames: ['state'], registers: [this.registry] });
+  readonly oldest = new Gauge({ name: 'mailgw_gateway_queue_oldest_seconds', help: 'Age of the oldest queued message.', registers: [this.registry] });
+  readonly deliveries = new Counter({ name: 'mailgw_gateway_deliveries_total', help: 'Delivery outcomes per recipient by status and next hop.', labelNames: ['status', 'next_hop'], registers: [this.registry] });
+  readonly deliverySeconds = new Histogram({ name: 'mailgw_gateway_delivery_seconds', help: 'Time from receipt to delivery.', buckets: [0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400], registers: [this.registry] });
+  readonly bounces = new Counter({ name: 'mailgw_gateway_bounces_total', help: 'DSNs sent to senders.', registers: [this.registry] });
+  readonly scannerSeconds = new Histogram({ name: 'mailgw_gateway_scanner_seconds', help: 'Scan time by scanner.', labelNames: ['scanner'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
+  readonly scannerErrors = new Counter({ name: 'mailgw_gateway_scanner_errors_total', help: 'Scanner failures (down, timeout, bad answer) by scanner.', labelNames: ['scanner'], registers: [this.registry] });
+  readonly configReloads = new Counter({ name: 'mailgw_gateway_config_reloads_total', help: 'Config reloads by result (applied, rejected).', labelNames: ['result'], registers: [this.registry] });
+  readonly configGeneration = new Gauge({ name: 'mailgw_gateway_config_generation', help: 'Number of configs applied since start (1 = the initial one).', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'mailgw_gateway_process_' });
+    this.configGeneration.set(1);
+  }
+
+  serve(host: string, port: number, ready: () => Promise<string | undefined>): Promise<Server> {
+    const server = createServer((req, res) => {
+      const text = (code: number, body: string, type = 'text/plain') => {
+        res.writeHead(code, { 'content-type': type });
+        res.end(body);
+      };
+      if (req.url === '/metrics') {
+        this.onScrape();
+        this.registry.metrics().then((m) => text(200, m, this.registry.contentType), () => text(500, 'metrics failed\n'));
+      } else if (req.url === '/healthz') {
+        text(200, 'ok\n');
+      } else if (req.url === '/readyz') {
+        ready().then((problem) => (problem ? text(503, `${problem}\n`) : text(200, 'ok\n')), (err: Error) => text(503, `${err.message}\n`));
+      } else {
+        text(404, 'not found\n');
+      }
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+}
