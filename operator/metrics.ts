@@ -11,6 +11,7 @@ export class OperatorMetrics {
   readonly duration = new Histogram({ name: 'mailgw_operator_reconcile_duration_seconds', help: 'Reconcile duration.', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'mailgw_operator_work_queue_depth', help: 'Keys waiting in the work queue.', registers: [this.registry] });
   readonly watchRestarts = new Counter({ name: 'mailgw_operator_watch_restarts_total', help: 'Watches restarted after an error or silence.', labelNames: ['path'], registers: [this.registry] });
+  readonly degraded = new Gauge({ name: 'mailgw_operator_gateways_degraded', help: '1 for each MailGateway that is Degraded.', labelNames: ['gateway'], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'mailgw_operator_is_leader', help: '1 while this replica holds the lease.', registers: [this.registry] });
 
   constructor() {

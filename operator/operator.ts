@@ -141,7 +141,9 @@ export class Operator {
   private async reconcileKey(key: string): Promise<void> {
     const end = this.metrics.duration.startTimer();
     try {
-      await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date() }, key);
+      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date() }, key);
+      if (degraded === undefined) this.metrics.degraded.remove({ gateway: key });
+      else this.metrics.degraded.set({ gateway: key }, degraded ? 1 : 0);
       this.metrics.reconciles.inc({ result: 'ok' });
     } catch (err) {
       this.metrics.reconciles.inc({ result: 'error' });

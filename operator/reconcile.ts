@@ -82,7 +82,8 @@ function findingsFor(findings: Finding[], kind: string, o: Obj): Finding[] {
   return findings.filter((f) => f.object === `${kind}/${m.namespace ?? 'default'}/${m.name}` && f.severity === 'Error');
 }
 
-export async function reconcile(ctx: ReconcileContext, key: string): Promise<void> {
+/** Reconciles one gateway; resolves to whether it is Degraded (undefined when it does not exist). */
+export async function reconcile(ctx: ReconcileContext, key: string): Promise<boolean | undefined> {
   const [namespace, name] = key.split('/') as [string, string];
   const log = ctx.logger.child({ key });
 
@@ -94,7 +95,7 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<voi
     for (const d of attachedDomains) await writeAttached(ctx, 'localdomains', d, false, 'GatewayNotFound', `MailGateway ${name} does not exist`);
     for (const n of attachedNetworks) await writeAttached(ctx, 'trustednetworks', n, false, 'GatewayNotFound', `MailGateway ${name} does not exist`);
     log.debug({ event: 'reconcile', step: 'load' }, 'gateway gone');
-    return;
+    return undefined;
   }
 
   // 2. gather (objects that fail the schema are left out and told why)
@@ -175,4 +176,5 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<voi
       !n.parsed ? 'the spec does not pass validation' : errs.length > 0 ? errs[0]!.message : invalid ? `MailGateway ${name} is degraded: ${invalid.slice(0, 500)}` : `in effect on MailGateway ${name}`);
   }
   log.info({ event: 'reconcile', applied, degraded: Boolean(invalid), domains: status.domains, networks: status.networks, ready: status.readyReplicas }, 'reconciled');
+  return Boolean(invalid);
 }

@@ -22,6 +22,8 @@ import { OPERATOR_FLAGS } from '../cli/cmd-operator.ts';
 import { localDomain, mailGateway, trustedNetwork } from '../api/index.ts';
 import { lint } from '../operator/lint.ts';
 import { admit } from './helpers/crd-validate.ts';
+import { GatewayMetrics } from '../gateway/metrics.ts';
+import { OperatorMetrics } from '../operator/metrics.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -87,6 +89,10 @@ describe('Helm chart', () => {
     assert.ok(JSON.parse(dash.data['mailgw.json']).panels.length >= 8, 'the dashboard is valid JSON');
     const rule = objs.find((o) => o.kind === 'PrometheusRule')!;
     assert.ok(rule.spec.groups[0].rules.length >= 6);
+    // Every metric the alerts and the dashboard use is one the gateway or the operator exports.
+    const exported = new Set([...new GatewayMetrics().registry.getMetricsAsArray(), ...new OperatorMetrics().registry.getMetricsAsArray()].map((m) => m.name));
+    const used = new Set([...JSON.stringify(rule.spec).matchAll(/mailgw_[a-z_]+/g), ...dash.data['mailgw.json'].matchAll(/mailgw_[a-z_]+/g)].map((m) => String(m[0]).replace(/_(bucket|count|sum)$/, '')));
+    assert.deepEqual([...used].filter((m) => !exported.has(m)), [], 'no alert or panel on a metric that does not exist');
     const crd = (plural: string) => parse(readFileSync(join(ROOT, 'crds', `mailgw.io_${plural}.yaml`), 'utf8')) as Json;
     const gw = objs.find((o) => o.kind === 'MailGateway')!;
     const ld = objs.find((o) => o.kind === 'LocalDomain')!;
