@@ -1,0 +1,218 @@
+/**
+ * `npm run bench [-- --quick]`: mailgw against Postfix on this machine, on
+ * loopback, with Postfix's smtp-source as the load and smtp-sink as the next
+ * hop of every system. Writes bench/RESULTS.md. See bench/README.md.
+ *
+ * Per workload and system (fresh instances for every run, warmed up):
+ * accepted msg/s (smtp-source's wall time), end-to-end msg/s (until the sink
+ * has them all), server CPU ms per message (machine busy time minus the
+ * sink-only run's), peak RSS of the server's process tree, p50/p99 from end
+ * of DATA to 250 (a probe session during the load). Medians of the runs;
+ * mailgw also as a ratio to Postfix. Failures are counted, never hidden.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import nodemailer from 'nodemailer';
+import { busyMs, machine, treeRss } from './proc.ts';
+import { Sink, startMailgw, startPostfix, type Running } from './systems.ts';
+import { SmtpDialog } from '../test/helpers/smtp-dialog.ts';
+
+const quick = process.argv.includes('--quick');
+const MESSAGES = quick ? 1000 : 5000;
+const RUNS = quick ? 1 : 3;
+const WARMUP = 200;
+let nextPort = 26000;
+const port = () => nextPort++;
+
+interface Workload { name: string; size: number; sessions: number; rcpts: number }
+const WORKLOADS: Workload[] = [
+  { name: '2 KiB, 20 sessions', size: 2048, sessions: 20, rcpts: 1 },
+  { name: '50 KiB, 20 sessions', size: 51200, sessions: 20, rcpts: 1 },
+  ...(quick ? [] : [
+    { name: '2 KiB, 100 sessions', size: 2048, sessions: 100, rcpts: 1 },
+    { name: '50 KiB, 100 sessions', size: 51200, sessions: 100, rcpts: 1 },
+    { name: '2 KiB, 20 sessions, 10 recipients', size: 2048, sessions: 20, rcpts: 10 },
+  ]),
+];
+
+interface Result { accepted: number; e2e: number; busyPerMsg: number; rss: number; p50: number; p99: number; failures: number }
+
+function smtpSource(target: number, w: Workload, count: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const args = ['-s', String(w.sessions), '-m', String(count), '-l', String(w.size), '-f', 'bench@sender.test', '-t', 'user@dest.test', ...(w.rcpts > 1 ? ['-r', String(w.rcpts)] : []), `127.0.0.1:${target}`];
+    const p = spawn('smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`smtp-source: ${err.trim()}`))));
+  });
+}
+
+async function waitCount(sink: Sink, n: number, timeoutMs = 300_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (sink.count < n) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/** A probe session that measures end-of-DATA → 250 while the load runs (bounded: at most 200 messages). */
+async function probe(target: number, stop: { now: boolean }): Promise<number[]> {
+  const times: number[] = [];
+  const c = await SmtpDialog.open(target, '127.0.0.3');
+  try {
+    await c.begin('probe@sender.test');
+    for (let i = 0; i < 200 && !stop.now; i++) {
+      if (i > 0) await c.cmd('MAIL FROM:<probe@sender.test>');
+      await c.cmd('RCPT TO:<probe@dest.test>');
+      await c.cmd('DATA');
+      const t = performance.now();
+      const r = await c.cmd(`Subject: probe ${i}\r\n\r\n${'x'.repeat(1024)}\r\n.`);
+      if (r.code === 250) times.push(performance.now() - t);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  } finally {
+    c.close();
+  }
+  return times;
+}
+
+const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : NaN);
+const median = (xs: number[]) => pct(xs, 50);
+
+async function runOnce(system: 'sink' | 'Postfix' | 'mailgw', w: Workload): Promise<Result> {
+  const sink = new Sink(port());
+  await sink.ready();
+  const server: Running | undefined = system === 'Postfix' ? await startPostfix(port(), sink.port) : system === 'mailgw' ? await startMailgw(port(), sink.port) : undefined;
+  const target = server?.port ?? sink.port;
+  try {
+    await smtpSource(target, w, WARMUP);
+    await waitCount(sink, WARMUP, 120_000);
+    const base = sink.count;
+    let rss = 0;
+    const sampler = setInterval(() => {
+      if (server?.pid) rss = Math.max(rss, treeRss(server.pid));
+    }, 100);
+    const stop = { now: false };
+    const probing = server ? new Promise<number[]>((r) => setTimeout(() => probe(target, stop).then(r, () => r([])), 200)) : Promise.resolve([]);
+    const cpu0 = busyMs();
+    const t0 = performance.now();
+    const acceptedMs = await smtpSource(target, w, MESSAGES);
+    const complete = await waitCount(sink, base + MESSAGES);
+    const e2eMs = performance.now() - t0;
+    const cpu = busyMs() - cpu0;
+    stop.now = true;
+    clearInterval(sampler);
+    const lat = await probing;
+    const delivered = sink.count - base - lat.length;
+    return {
+      accepted: MESSAGES / (acceptedMs / 1000), e2e: complete ? MESSAGES / (e2eMs / 1000) : NaN, busyPerMsg: cpu / MESSAGES,
+      rss, p50: pct(lat, 50), p99: pct(lat, 99), failures: Math.max(0, MESSAGES - delivered),
+    };
+  } finally {
+    await server?.stop();
+    await sink.stop();
+    await new Promise((r) => setTimeout(r, 1000)); // let TIME_WAIT sockets drain a little
+  }
+}
+
+async function idleConnections(n: number): Promise<{ rss: number; opened: number; messageOk: boolean }> {
+  const sink = new Sink(port());
+  await sink.ready();
+  const gw = await startMailgw(port(), sink.port);
+  const sockets: Socket[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = connect({ port: gw.port, host: '127.0.0.1', localAddress: `127.0.1.${1 + (i % 200)}` });
+      s.on('error', () => undefined);
+      sockets.push(s);
+      if (i % 500 === 499) await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+    const opened = sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
+    const rss = treeRss(gw.pid!);
+    let messageOk = false;
+    try {
+      const info = await nodemailer.createTransport({ host: '127.0.0.1', port: gw.port, ignoreTLS: true }).sendMail({ from: 'a@sender.test', to: 'b@dest.test', subject: 'amid idle connections', text: 'hi' });
+      messageOk = /^250 /.test(info.response);
+    } catch {
+      messageOk = false;
+    }
+    return { rss, opened, messageOk };
+  } finally {
+    for (const s of sockets) s.destroy();
+    await gw.stop();
+    await sink.stop();
+  }
+}
+
+async function operatorBulk(): Promise<{ convergeMs: number; writes: number } | undefined> {
+  const { startEmulator } = await import('../test/k8s-emulator/server.ts');
+  const { kubectl, startOperator, eventually } = await import('../test/helpers/operator-process.ts');
+  const em = await startEmulator({ historyLimit: 100_000 });
+  const k = kubectl(em);
+  const op = startOperator(em, 'bench');
+  try {
+    await op.waitFor((l) => l.event === 'controllers-started');
+    await k.create('mailgateways', 'mail', { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' } } });
+    await eventually('gateway', () => em.store.list(em.store.typeOf!('', 'configmaps')!, 'mail').length === 1);
+    const before = em.store.counters.requests.get('apply configmaps') ?? 0;
+    const t0 = performance.now();
+    for (let i = 0; i < 1000; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => k.create('localdomains', 'mail', { apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: `d${i + j}` }, spec: { gatewayRef: { name: 'gw' }, domain: `d${i + j}.example` } })));
+    }
+    await eventually('1000 domains', () => JSON.parse((em.store.get(em.store.typeOf!('', 'configmaps')!, 'mail', 'gw-config') as { data: Record<string, string> }).data['gateway.json']!).localDomains.length === 1000, 120_000);
+    return { convergeMs: performance.now() - t0, writes: (em.store.counters.requests.get('apply configmaps') ?? 0) - before };
+  } finally {
+    await op.stop();
+    await em.stop();
+  }
+}
+
+const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+async function main(): Promise<void> {
+  const m = machine() as { cpu: string; cores: string; memory: string; kernel: string; load: string };
+  const postfixVersion = execFileSync('postconf', ['-d', 'mail_version']).toString().trim().split('= ')[1];
+  const lines: string[] = [
+    '# Benchmark results', '',
+    `Run ${new Date().toISOString()} with \`npm run bench${quick ? ' -- --quick' : ''}\`: ${MESSAGES} messages per run, median of ${RUNS} run(s), ${WARMUP} warm-up messages, fresh instances for every run.`, '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.kernel}; load average at start ${m.load}${Number(m.load.split(' ')[0]) > Number(m.cores) / 2 ? ' (a busy machine: figures are noisy)' : ''}. Node.js ${process.version}, Postfix ${postfixVersion}.`, '',
+    'Server CPU is the machine\'s busy time during the run minus the sink-only run\'s (load generator and sink), per message. Latency is end of DATA to 250, from a probe session running during the load. Haraka is not measured yet.', '',
+  ];
+  for (const w of WORKLOADS) {
+    const results: Record<string, Result[]> = { sink: [], Postfix: [], mailgw: [] };
+    for (let r = 0; r < RUNS; r++) {
+      for (const system of ['sink', 'Postfix', 'mailgw'] as const) {
+        process.stderr.write(`${w.name}: ${system} run ${r + 1}/${RUNS}\n`);
+        results[system]!.push(await runOnce(system, w));
+      }
+    }
+    const med = (s: string, f: (r: Result) => number) => median(results[s]!.map(f));
+    const sinkCpu = med('sink', (r) => r.busyPerMsg);
+    lines.push(`## ${w.name}`, '', '| system | accepted msg/s | end-to-end msg/s | server CPU ms/msg | peak RSS MiB | p50 ms | p99 ms | failures |', '|---|---|---|---|---|---|---|---|');
+    for (const s of ['sink', 'Postfix', 'mailgw']) {
+      const serverCpu = s === 'sink' ? NaN : med(s, (r) => r.busyPerMsg) - sinkCpu;
+      lines.push(`| ${s === 'sink' ? 'smtp-sink alone (generator ceiling)' : s} | ${fmt(med(s, (r) => r.accepted))} | ${fmt(med(s, (r) => r.e2e))} | ${fmt(serverCpu, 2)} | ${s === 'sink' ? '' : fmt(med(s, (r) => r.rss) / 1024 / 1024)} | ${fmt(med(s, (r) => r.p50), 1)} | ${fmt(med(s, (r) => r.p99), 1)} | ${results[s]!.reduce((n, r) => n + r.failures, 0)} |`);
+    }
+    const ratio = (f: (r: Result) => number) => med('mailgw', f) / med('Postfix', f);
+    lines.push('', `mailgw / Postfix: accepted ×${fmt(ratio((r) => r.accepted), 2)}, end-to-end ×${fmt(ratio((r) => r.e2e), 2)}, p99 ×${fmt(ratio((r) => r.p99), 2)}.`, '');
+    writeFileSync(new URL('./RESULTS.md', import.meta.url), `${lines.join('\n')}\n`);
+  }
+  process.stderr.write('idle connections\n');
+  const idle = await idleConnections(quick ? 2000 : 10_000);
+  lines.push('## Idle connections', '', `${idle.opened} idle connections held open: mailgw RSS ${fmt(idle.rss / 1024 / 1024)} MiB; a normal message during them: ${idle.messageOk ? 'accepted' : 'FAILED'}.`, '');
+  process.stderr.write('operator\n');
+  const op = await operatorBulk();
+  if (op) lines.push('## Operator', '', `1,000 LocalDomains created at once (against the API emulator): converged in ${fmt(op.convergeMs)} ms (creation included) with ${op.writes} ConfigMap writes.`, '');
+  writeFileSync(new URL('./RESULTS.md', import.meta.url), `${lines.join('\n')}\n`);
+  process.stderr.write(readFileSync(new URL('./RESULTS.md', import.meta.url), 'utf8'));
+}
+
+main().then(() => process.exit(0), (err: Error) => {
+  console.error(err);
+  process.exit(1);
+});
