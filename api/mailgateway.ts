@@ -8,7 +8,7 @@
  * so an explicit field always wins.
  */
 import { z } from 'zod';
-import { cidr, duration, host, metadata, nextHop, objectName, port, size, toALabel } from './fields.ts';
+import { cidr, duration, metadata, nextHop, objectName, port, size, toALabel } from './fields.ts';
 import { mailGatewayStatus } from './status.ts';
 
 export const INTEGRATIONS = ['Direct', 'BehindEdgeGateway', 'BehindEdgeGatewayNoRecipientVerification'] as const;
@@ -230,4 +230,3 @@ export const mailGateway = z.strictObject({
 
 export type MailGateway = z.output<typeof mailGateway>;
 export type MailGatewaySpec = z.output<typeof mailGatewaySpec>;
-export { host };

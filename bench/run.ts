@@ -23,8 +23,15 @@ const quick = process.argv.includes('--quick');
 const MESSAGES = quick ? 1000 : 5000;
 const RUNS = quick ? 1 : 3;
 const WARMUP = 200;
-let nextPort = 26000;
-const port = () => nextPort++;
+/** A free loopback port (bound and released), so a leftover process can never share it. */
+async function port(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
 
 interface Workload { name: string; size: number; sessions: number; rcpts: number }
 const WORKLOADS: Workload[] = [
@@ -84,9 +91,9 @@ const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a -
 const median = (xs: number[]) => pct(xs, 50);
 
 async function runOnce(system: 'sink' | 'Postfix' | 'mailgw', w: Workload): Promise<Result> {
-  const sink = new Sink(port());
+  const sink = new Sink(await port());
   await sink.ready();
-  const server: Running | undefined = system === 'Postfix' ? await startPostfix(port(), sink.port) : system === 'mailgw' ? await startMailgw(port(), sink.port) : undefined;
+  const server: Running | undefined = system === 'Postfix' ? await startPostfix(await port(), sink.port) : system === 'mailgw' ? await startMailgw(await port(), sink.port) : undefined;
   const target = server?.port ?? sink.port;
   try {
     await smtpSource(target, w, WARMUP);
@@ -101,16 +108,16 @@ async function runOnce(system: 'sink' | 'Postfix' | 'mailgw', w: Workload): Prom
     const cpu0 = busyMs();
     const t0 = performance.now();
     const acceptedMs = await smtpSource(target, w, MESSAGES);
-    const complete = await waitCount(sink, base + MESSAGES);
+    stop.now = true; // the probe stops with the load; its messages go to the sink too
+    const lat = await probing;
+    const expected = MESSAGES + lat.length;
+    const complete = await waitCount(sink, base + expected);
     const e2eMs = performance.now() - t0;
     const cpu = busyMs() - cpu0;
-    stop.now = true;
     clearInterval(sampler);
-    const lat = await probing;
-    const delivered = sink.count - base - lat.length;
     return {
       accepted: MESSAGES / (acceptedMs / 1000), e2e: complete ? MESSAGES / (e2eMs / 1000) : NaN, busyPerMsg: cpu / MESSAGES,
-      rss, p50: pct(lat, 50), p99: pct(lat, 99), failures: Math.max(0, MESSAGES - delivered),
+      rss, p50: pct(lat, 50), p99: pct(lat, 99), failures: Math.max(0, base + expected - sink.count),
     };
   } finally {
     await server?.stop();
@@ -120,9 +127,9 @@ async function runOnce(system: 'sink' | 'Postfix' | 'mailgw', w: Workload): Prom
 }
 
 async function idleConnections(n: number): Promise<{ rss: number; opened: number; messageOk: boolean }> {
-  const sink = new Sink(port());
+  const sink = new Sink(await port());
   await sink.ready();
-  const gw = await startMailgw(port(), sink.port);
+  const gw = await startMailgw(await port(), sink.port);
   const sockets: Socket[] = [];
   try {
     for (let i = 0; i < n; i++) {

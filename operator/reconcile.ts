@@ -161,19 +161,16 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
     if (!invalid && wasDegraded) await ctx.api.event(involved, 'Normal', 'Recovered', 'the spec is valid again and has been applied', ctx.now());
     if (hash && prev?.configHash !== hash) await ctx.api.event(involved, 'Normal', 'ConfigRolledOut', `gateway config ${hash} applied (${status.domains} domains, ${status.networks} trusted networks)`, ctx.now());
   }
-  for (const d of domains) {
-    const errs = findingsFor(findings, 'LocalDomain', d.raw);
-    const ok = !!d.parsed && !invalid;
-    await writeAttached(ctx, 'localdomains', d.raw, ok,
-      !d.parsed ? 'InvalidSpec' : errs.length > 0 ? errs[0]!.code : invalid ? 'GatewayDegraded' : 'Accepted',
-      !d.parsed ? 'the spec does not pass validation' : errs.length > 0 ? errs[0]!.message : invalid ? `MailGateway ${name} is degraded: ${invalid.slice(0, 500)}` : `in effect on MailGateway ${name}`);
-  }
-  for (const n of networks) {
-    const errs = findingsFor(findings, 'TrustedNetwork', n.raw);
-    const ok = !!n.parsed && !invalid;
-    await writeAttached(ctx, 'trustednetworks', n.raw, ok,
-      !n.parsed ? 'InvalidSpec' : errs.length > 0 ? errs[0]!.code : invalid ? 'GatewayDegraded' : 'Accepted',
-      !n.parsed ? 'the spec does not pass validation' : errs.length > 0 ? errs[0]!.message : invalid ? `MailGateway ${name} is degraded: ${invalid.slice(0, 500)}` : `in effect on MailGateway ${name}`);
+  const attached: [kind: string, plural: string, items: { raw: Obj; parsed?: unknown }[]][] = [['LocalDomain', 'localdomains', domains], ['TrustedNetwork', 'trustednetworks', networks]];
+  for (const [kind, plural, items] of attached) {
+    for (const item of items) {
+      const errs = findingsFor(findings, kind, item.raw);
+      const [accepted, reason, message] = !item.parsed ? [false, 'InvalidSpec', 'the spec does not pass validation']
+        : errs.length > 0 ? [false, errs[0]!.code, errs[0]!.message]
+        : invalid ? [false, 'GatewayDegraded', `MailGateway ${name} is degraded: ${invalid.slice(0, 500)}`]
+        : [true, 'Accepted', `in effect on MailGateway ${name}`];
+      await writeAttached(ctx, plural, item.raw, accepted, reason, message);
+    }
   }
   log.info({ event: 'reconcile', applied, degraded: Boolean(invalid), domains: status.domains, networks: status.networks, ready: status.readyReplicas }, 'reconciled');
   return Boolean(invalid);

@@ -6,13 +6,12 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildConfig, tempDir } from './helpers/config.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
+import { startMailgw } from './helpers/mailgw-process.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 
 it('applies a changed config live without dropping the session in flight; refuses an invalid one', { timeout: 60_000 }, async () => {
   const dir = tempDir('mailgw-reload-');
@@ -25,29 +24,9 @@ it('applies a changed config live without dropping the session in flight; refuse
   const v1 = buildConfig({ spec: { integration: 'BehindEdgeGateway', limits: { pregreetDelay: '0' } }, domains: ['old.test'] });
   const v2 = buildConfig({ spec: { integration: 'BehindEdgeGateway', limits: { pregreetDelay: '0' } }, domains: ['new.test'] });
   write(JSON.stringify(v1));
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'gateway', '--config', file, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--config-poll', '100ms'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (line.event === 'listening') resolve(line.port as number);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`exited with ${code}`)));
-  });
-  const waitFor = async (event: string, n: number) => {
-    const end = Date.now() + 15_000;
-    while (lines.filter((l) => l.event === event).length < n) {
-      if (Date.now() > end) throw new Error(`no ${event} #${n}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
+  const gw = await startMailgw(['gateway', '--config', file, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--config-poll', '100ms']);
+  const { port, lines, proc } = gw;
+  const waitFor = (event: string, n: number) => gw.waitFor(event, n);
   try {
     const slow = await SmtpDialog.open(port, '127.0.0.2');
     await slow.begin();

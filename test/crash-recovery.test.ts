@@ -7,7 +7,6 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,35 +14,12 @@ import { buildConfig, tempDir } from './helpers/config.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { Spool } from '../gateway/spool/spool.ts';
 import { closedPort } from './helpers/ports.ts';
+import { startMailgw } from './helpers/mailgw-process.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const ROUNDS = Number(process.env.MAILGW_CRASH_ROUNDS ?? 3);
 const SESSIONS = 20;
 
-interface Child {
-  proc: ChildProcess;
-  port: number;
-  lines: Record<string, unknown>[];
-}
-
-function startChild(configFile: string, stateDir: string): Promise<Child> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Record<string, unknown>[] = [];
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (line.event === 'listening') resolve({ proc, port: line.port as number, lines });
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`gateway exited early with ${code}`)));
-  });
-}
+const startChild = (configFile: string, stateDir: string) => startMailgw(['gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir]);
 
 function message(n: number): Buffer {
   const lines = 1 + (n * 7919) % 1500; // up to ~120 KiB: some messages span several chunks
@@ -101,7 +77,7 @@ it(`recovers every acknowledged message after SIGKILL mid-stream (${ROUNDS} roun
     const load = Array.from({ length: SESSIONS }, () => sender(child.port, acked, counter, stop));
     await new Promise((r) => setTimeout(r, 400 + Math.random() * 600));
     child.proc.kill('SIGKILL');
-    await new Promise((r) => child.proc.once('exit', r));
+    await child.exited;
     stop.now = true;
     await Promise.all(load);
   }
@@ -110,7 +86,7 @@ it(`recovers every acknowledged message after SIGKILL mid-stream (${ROUNDS} roun
   const last = await startChild(configFile, stateDir);
   assert.ok((last.lines.find((l) => l.event === 'spool-recovered')!.messages as number) >= acked.size);
   last.proc.kill('SIGTERM');
-  await new Promise((r) => last.proc.once('exit', r));
+  await last.exited;
   const spool = await Spool.open(join(stateDir, 'spool'));
   try {
     assert.ok(spool.size >= acked.size, 'every acknowledged message is in the spool');

@@ -6,28 +6,16 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildConfig, tempDir } from './helpers/config.ts';
 import { startSink } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
+import { startMailgw } from './helpers/mailgw-process.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const MESSAGES = 40;
 
-function start(configFile: string, stateDir: string): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"event":"listening".*?"port":(\d+)/.exec(out);
-      if (m) resolve({ proc, port: Number(m[1]) });
-    });
-    proc.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
-  });
-}
+const start = (configFile: string, stateDir: string) => startMailgw(['gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir]);
 
 it('delivers every acknowledged message at least once after SIGKILL during delivery', { timeout: 120_000 }, async () => {
   const sink = await startSink({ dataDelayMs: 150 });
@@ -48,7 +36,7 @@ it('delivers every acknowledged message at least once after SIGKILL during deliv
   const until = Date.now() + 10_000;
   while (sink.messages.length < 5 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   first.proc.kill('SIGKILL');
-  await new Promise((r) => first.proc.once('exit', r));
+  await first.exited;
   // Give deliveries the sink was finishing at the kill time to land, so "before" is complete.
   await new Promise((r) => setTimeout(r, 300));
   const beforeKill = new Set(sink.messages.map((m) => subjectOf(m.raw)));
@@ -68,7 +56,7 @@ it('delivers every acknowledged message at least once after SIGKILL during deliv
     assert.ok([...seen.values()].every((n) => n <= 2), 'never delivered more than twice');
   } finally {
     second.proc.kill('SIGTERM');
-    await new Promise((r) => second.proc.once('exit', r));
+    await second.exited;
     await sink.close();
   }
 });

@@ -9,17 +9,10 @@ import { simpleParser } from 'mailparser';
 import { buildConfig, startGateway } from './helpers/config.ts';
 import { startSink, refuse } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
+import { eventually } from './helpers/wait.ts';
 import { makePki } from './helpers/certs.ts';
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = eventually;
 
 const spec = (internalPort: number, edgePort: number, queue: Record<string, string>, tls = 'None') => ({
   spec: {

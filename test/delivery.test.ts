@@ -11,18 +11,11 @@ import { startSink, refuse, type Sink } from './helpers/sink.ts';
 import { startDns, type DnsServer } from './helpers/dns-server.ts';
 import { missing } from './helpers/requirements.ts';
 import { submit } from './helpers/submit.ts';
+import { eventually } from './helpers/wait.ts';
 
 const fastQueue = { minBackoff: '200ms', maxBackoff: '400ms', lifetime: '1h' };
 
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = eventually;
 
 async function dsnOf(raw: Buffer) {
   const parsed = await simpleParser(raw, { keepDeliveryStatus: true });

@@ -6,11 +6,11 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { tempDir } from './helpers/config.ts';
+import { startMailgw } from './helpers/mailgw-process.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -19,22 +19,7 @@ it('quick start: a sent message arrives', { timeout: 60_000 }, async () => {
   assert.match(readme, /npm ci && npm start/);
   assert.match(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start, /up -f examples\/quickstart --capture/);
   const stateDir = tempDir('mailgw-qs-');
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'up', '-f', join(ROOT, 'examples/quickstart'), '--capture', '--listen', '127.0.0.1:0', '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        lines.push(line);
-        if (line.event === 'listening') resolve(line.port as number);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`exited with ${code}`)));
-  });
+  const { proc, lines, port } = await startMailgw(['up', '-f', join(ROOT, 'examples/quickstart'), '--capture', '--listen', '127.0.0.1:0', '--state-dir', stateDir]);
   try {
     assert.equal(lines.filter((l) => l.event === 'capture-listening').length, 2, 'capture sinks for the internal server and the edge gateway');
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port, ignoreTLS: true });

@@ -5,7 +5,6 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,8 +12,8 @@ import { buildConfig, tempDir } from './helpers/config.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { closedPort } from './helpers/ports.ts';
 import { Spool } from '../gateway/spool/spool.ts';
+import { startMailgw } from './helpers/mailgw-process.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 
 it('finishes the session in flight on SIGTERM, refuses new ones, keeps the queue and exits 0', { timeout: 60_000 }, async () => {
   const stateDir = tempDir('mailgw-term-');
@@ -24,17 +23,8 @@ it('finishes the session in flight on SIGTERM, refuses new ones, keeps the queue
     domains: [{ domain: 'corp.test', routing: { host: '127.0.0.1', port: await closedPort() } }],
     networks: ['127.0.0.1/32'],
   })));
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"event":"listening".*?"port":(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`exited with ${code}`)));
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', r));
+  const gw = await startMailgw(['gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir]);
+  const { proc, port, exited } = gw;
   const c = await SmtpDialog.open(port);
   await c.begin();
   assert.equal((await c.cmd('RCPT TO:<alice@corp.test>')).code, 250);
@@ -56,7 +46,7 @@ it('finishes the session in flight on SIGTERM, refuses new ones, keeps the queue
   const qid = /queued as (\S+)/.exec(done.text)![1]!;
   c.write('QUIT\r\n');
   assert.equal(await exited, 0);
-  assert.match(out, /"event":"shutdown","signal":"SIGTERM"/);
+  assert.ok(gw.lines.some((l) => l.event === 'shutdown' && l.signal === 'SIGTERM'));
   const spool = await Spool.open(join(stateDir, 'spool'));
   try {
     assert.ok(spool.get(qid), 'the message is queued for the next start');

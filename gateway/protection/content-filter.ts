@@ -45,9 +45,7 @@ function readZip(data: Buffer, budget: Budget): Promise<{ name: string; head: Bu
         zip.openReadStream(entry, (e, stream) => {
           if (e || !stream) return zip.readEntry();
           const chunks: Buffer[] = [];
-          let n = 0;
           stream.on('data', (c: Buffer) => {
-            n += c.length;
             budget.bytes -= c.length;
             if (budget.bytes < 0) {
               over = true;
@@ -63,7 +61,6 @@ function readZip(data: Buffer, budget: Budget): Promise<{ name: string; head: Bu
               zip.close();
               resolve('limit');
             } else zip.readEntry();
-            void n;
           };
           stream.on('end', next);
           stream.on('close', () => {

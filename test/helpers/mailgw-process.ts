@@ -1,0 +1,56 @@
+/**
+ * Runs the real `mailgw` CLI as a child process (Node 24 from the project)
+ * and collects its JSON log lines, for tests of whole-process behaviour:
+ * crashes, restarts, reloads, shutdown, the quick start.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+export interface MailgwProcess {
+  proc: ChildProcess;
+  lines: Record<string, unknown>[];
+  /** The SMTP port from the `listening` line. */
+  port: number;
+  exited: Promise<number | null>;
+  waitFor(event: string, count?: number, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export async function startMailgw(args: string[]): Promise<MailgwProcess> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((r) => proc.once('exit', r));
+  let buf = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const text = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let line: Record<string, unknown>;
+        try {
+          line = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          line = { raw: text };
+        }
+        lines.push(line);
+        if (line.event === 'listening') resolve(line.port as number);
+      }
+    });
+    void exited.then((code) => reject(new Error(`mailgw exited early with ${code}`)));
+  });
+  return {
+    proc, lines, port, exited,
+    waitFor: async (event, count = 1, timeoutMs = 15_000) => {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const hits = lines.filter((l) => l.event === event);
+        if (hits.length >= count) return hits[count - 1]!;
+        if (Date.now() > end) throw new Error(`no ${event} #${count} in the log`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+  };
+}
