@@ -17,27 +17,34 @@ export interface MailgwProcess {
   waitFor(event: string, count?: number, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+/** Parses a child's stdout as JSON lines (pino), appending each to `lines` and passing it to `onLine`. */
+export function collectJsonLines(stream: NodeJS.ReadableStream, lines: Record<string, unknown>[], onLine: (l: Record<string, unknown>) => void = () => undefined): void {
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        line = { raw: text };
+      }
+      lines.push(line);
+      onLine(line);
+    }
+  });
+}
+
 export async function startMailgw(args: string[]): Promise<MailgwProcess> {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((r) => proc.once('exit', r));
-  let buf = '';
   const port = await new Promise<number>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let line: Record<string, unknown>;
-        try {
-          line = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          line = { raw: text };
-        }
-        lines.push(line);
-        if (line.event === 'listening') resolve(line.port as number);
-      }
+    collectJsonLines(proc.stdout!, lines, (line) => {
+      if (line.event === 'listening') resolve(line.port as number);
     });
     void exited.then((code) => reject(new Error(`mailgw exited early with ${code}`)));
   });

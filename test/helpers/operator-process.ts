@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Emulator } from '../k8s-emulator/server.ts';
+import { collectJsonLines } from './mailgw-process.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -20,20 +21,7 @@ export function startOperator(em: Emulator, identity: string, opts: { leaseDurat
   const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'operator', '--kubeconfig', em.kubeconfig, '--metrics-address', '127.0.0.1:0',
     '--lease-namespace', 'mailgw-system', '--lease-duration', opts.leaseDuration ?? '2s', '--identity', identity, '--resync', '2s'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const text = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(text) as Record<string, unknown>);
-      } catch {
-        lines.push({ raw: text });
-      }
-    }
-  });
+  collectJsonLines(proc.stdout!, lines);
   const exited = new Promise<number | null>((r) => proc.once('exit', r));
   return {
     proc, lines, identity,
