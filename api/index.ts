@@ -9,5 +9,4 @@ export * from './trustednetwork.ts';
 export * from './gateway-config.ts';
 
 export const API_GROUP = 'mailgw.io';
-export const API_VERSION = 'mailgw.io/v1alpha1';
 export * from './status.ts';
