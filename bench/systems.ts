@@ -1,11 +1,12 @@
 /**
  * The systems under test, each started fresh on loopback and stopped after
  * its run: smtp-sink (Postfix's, the next hop of every system), Postfix 3.x
- * as the same relay (own config directory, default durability), and mailgw
- * (`mailgw up` with equivalent manifests, fsync on).
+ * as the same relay (own config directory, default durability), Haraka (npm,
+ * installed into bench/.haraka on first use) relaying through its outbound
+ * queue, and mailgw (`mailgw up` with equivalent manifests, fsync on).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -96,7 +97,8 @@ export async function startPostfix(port: number, sinkPort: number): Promise<Runn
   };
 }
 
-export async function startMailgw(port: number, sinkPort: number): Promise<Running> {
+/** profileDir: run under --cpu-prof and stop with SIGTERM so the profile is written there. */
+export async function startMailgw(port: number, sinkPort: number, profileDir?: string): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-mailgw-'));
   writeFileSync(join(dir, 'gateway.yaml'), `apiVersion: mailgw.io/v1alpha1
 kind: MailGateway
@@ -115,10 +117,60 @@ kind: TrustedNetwork
 metadata: { name: loopback }
 spec: { gatewayRef: { name: bench }, cidrs: ["127.0.0.0/8"] }
 `);
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'up', '-f', join(dir, 'gateway.yaml'), '--listen', `127.0.0.1:${port}`, '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const proc = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/mailgw.js'), 'up', '-f', join(dir, 'gateway.yaml'), '--listen', `127.0.0.1:${port}`, '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitPort(port);
   return {
     name: 'mailgw', port, pid: proc.pid,
+    stop: async () => {
+      proc.kill(profileDir ? 'SIGTERM' : 'SIGKILL');
+      await new Promise((r) => proc.once('exit', r));
+    },
+  };
+}
+
+export const HARAKA_VERSION = '3.3.4';
+const HARAKA_DIR = join(ROOT, 'bench', '.haraka');
+const HARAKA_BIN = join(HARAKA_DIR, 'node_modules', 'Haraka', 'bin', 'haraka');
+
+/** Installs Haraka from the npm registry into bench/.haraka (once; not a project dependency). */
+export function ensureHaraka(): void {
+  if (existsSync(HARAKA_BIN)) return;
+  mkdirSync(HARAKA_DIR, { recursive: true });
+  writeFileSync(join(HARAKA_DIR, 'package.json'), '{ "private": true }\n');
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', `Haraka@${HARAKA_VERSION}`], { cwd: HARAKA_DIR, stdio: 'inherit' });
+}
+
+/**
+ * Haraka as the same relay: one process (its default), relaying for
+ * 127.0.0.0/8 (relay plugin ACL), mail queued by its outbound queue (a file
+ * per message, written and renamed, not fsynced) and delivered to the sink
+ * (smtp_forward's get_mx route for the sender domain, enable_outbound off so
+ * the outbound queue is used rather than forwarding in the session).
+ */
+export async function startHaraka(port: number, sinkPort: number, senderDomain: string): Promise<Running> {
+  ensureHaraka();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-haraka-'));
+  const cfg = join(dir, 'config');
+  cpSync(join(HARAKA_DIR, 'node_modules', 'Haraka', 'config'), cfg, { recursive: true }); // Haraka's defaults, then ours
+  mkdirSync(join(dir, 'plugins'));
+  // Haraka resolves every client's reverse DNS with the system resolver, which is not on loopback: answer locally.
+  writeFileSync(join(dir, 'plugins', 'bench_no_rdns.js'), "exports.hook_lookup_rdns = function (next) { next(OK, ['localhost']) }\n");
+  const files: Record<string, string> = {
+    'smtp.ini': `listen=127.0.0.1:${port}\n`,
+    'plugins': 'bench_no_rdns\nrelay\nqueue/smtp_forward\n',
+    'relay.ini': '[relay]\nacl=true\n',
+    'relay_acl_allow': '127.0.0.0/8\n',
+    'smtp_forward.ini': `[main]\nhost=127.0.0.1\nport=${sinkPort}\nenable_outbound=false\ndomain_selector=mail_from\n\n[${senderDomain}]\nhost=127.0.0.1\nport=${sinkPort}\n`,
+    'outbound.ini': 'enable_tls=false\nlocal_mx_ok=true\n',
+    'log.ini': '[main]\nlevel=warn\n',
+    'me': 'haraka.bench.test\n',
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(cfg, name), text);
+  const proc = spawn(process.execPath, [HARAKA_BIN, '-c', dir], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, HARAKA: dir } });
+  await waitPort(port, 60_000);
+  return {
+    name: 'Haraka', port, pid: proc.pid,
     stop: async () => {
       proc.kill('SIGKILL');
       await new Promise((r) => proc.once('exit', r));

@@ -4,7 +4,7 @@
  * across pods. Assigned at MAIL FROM, like a Postfix queue id, so every log
  * line of a transaction carries it.
  */
-import { randomBytes } from 'node:crypto';
+import { randomIdBytes } from './random-pool.ts';
 
 const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -15,7 +15,7 @@ export function newQueueId(now: number = Date.now()): string {
     time = B32[t % 32]! + time;
     t = Math.floor(t / 32);
   }
-  const rnd = randomBytes(5);
+  const rnd = randomIdBytes(5);
   let rand = '';
   let bits = 0;
   let acc = 0;

@@ -5,16 +5,16 @@
  * smtp-server. Logs refused connections; smtp-server's onClose logs the rest.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import type { Runtime } from '../runtime.ts';
 import type { GatewaySmtpServer } from '../smtpd/smtp-server-adapter.ts';
 import { normalizeClientAddress } from '../policy/network-table.ts';
 import { readProxyHeader } from './proxy-protocol.ts';
+import { randomIdBytes } from '../random-pool.ts';
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
 
 export function sessionId(): string {
-  return randomBytes(8).toString('hex');
+  return randomIdBytes(8).toString('hex');
 }
 
 function refuse(socket: Socket, line: string): void {

@@ -15,7 +15,7 @@
  * (write, fsync, a segment the message touched broke); the session turns that
  * into 452 4.3.1.
  */
-import { mkdir, open, unlink } from 'node:fs/promises';
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { accessSync, constants } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -48,6 +48,8 @@ export class Spool {
   private readonly segments: number[];
   private readonly chunkSize: number;
   private collecting = false;
+  /** Read handles on segments, shared by the deliveries reading them; closed when unused and the segment is gone. */
+  private readonly readers = new Map<number, { fh: Promise<FileHandle>; users: number; deleted: boolean }>();
 
   private constructor(dir: string, recovery: RecoveryReport, options: SpoolOptions) {
     this.dir = dir;
@@ -104,11 +106,12 @@ export class Spool {
   createReadStream(id: string): Readable {
     const msg = this.live.get(id);
     if (!msg) throw new SpoolError(`no message ${id} in the spool`);
-    const segPath = this.segPath;
     const chunks = [...msg.chunks];
+    const acquire = (segment: number) => this.acquireReader(segment);
+    const release = (segment: number) => this.releaseReader(segment);
     return Readable.from((async function* () {
       for (const c of chunks) {
-        const fh = await open(segPath(c.segment), 'r');
+        const fh = await acquire(c.segment);
         try {
           let done = 0;
           while (done < c.length) {
@@ -120,10 +123,35 @@ export class Spool {
             yield bytesRead === n ? part : part.subarray(0, bytesRead);
           }
         } finally {
-          await fh.close();
+          release(c.segment);
         }
       }
     })(), { objectMode: false });
+  }
+
+  private acquireReader(segment: number): Promise<FileHandle> {
+    let r = this.readers.get(segment);
+    if (!r) {
+      r = { fh: open(this.segPath(segment), 'r'), users: 0, deleted: false };
+      r.fh.catch(() => this.readers.delete(segment));
+      this.readers.set(segment, r);
+    }
+    r.users++;
+    return r.fh;
+  }
+
+  private releaseReader(segment: number): void {
+    const r = this.readers.get(segment);
+    if (!r) return;
+    r.users--;
+    if (r.users === 0 && r.deleted) this.closeReader(segment);
+  }
+
+  private closeReader(segment: number): void {
+    const r = this.readers.get(segment);
+    if (!r) return;
+    this.readers.delete(segment);
+    r.fh.then((fh) => fh.close()).catch(() => undefined);
   }
 
   /** Records a message's delivery state; durable before it resolves. */
@@ -212,6 +240,11 @@ export class Spool {
         });
         this.segments.shift();
         this.refs.delete(first);
+        const reader = this.readers.get(first);
+        if (reader) {
+          reader.deleted = true;
+          if (reader.users === 0) this.closeReader(first);
+        }
         removed++;
       }
       if (removed > 0) fsyncDir(this.segmentsDir);
@@ -221,6 +254,7 @@ export class Spool {
   }
 
   async close(): Promise<void> {
+    for (const segment of [...this.readers.keys()]) this.closeReader(segment);
     await this.log.close();
   }
 }
