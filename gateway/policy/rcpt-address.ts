@@ -10,7 +10,9 @@
  * - local parts with routing characters (% ! or a quoted @) are refused: an
  *   internal server that still honours the percent hack or bang paths would
  *   otherwise route them to another domain behind our back;
- * - non-ASCII local parts need SMTPUTF8.
+ * - non-ASCII local parts need SMTPUTF8;
+ * - bytes that are not UTF-8 reach us as U+FFFD (smtp-server decodes the
+ *   line as UTF-8): such an address is a syntax error, never a mailbox.
  */
 import { toALabel } from '../../api/index.ts';
 import ipaddr from 'ipaddr.js';
@@ -44,6 +46,7 @@ function parseLiteral(domain: string): string | undefined {
 }
 
 export function parseMailbox(address: string, smtputf8: boolean): ParsedAddress | SmtpReply {
+  if (address.includes('\uFFFD')) return replies.badAddress(address);
   const parts = splitAddress(address);
   if (!parts) return replies.badAddress(address);
   const [localPart, rawDomain] = parts;
