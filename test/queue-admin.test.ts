@@ -5,19 +5,12 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { buildConfig, startGateway } from './helpers/config.ts';
 import { startSink, refuse } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
+import { queueCli } from './helpers/mailgw-process.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-// Asynchronous on purpose: the gateway serving the admin socket runs in this process.
-const queue = (stateDir: string, ...args: string[]) => new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-  execFile(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'queue', ...args, '--state-dir', stateDir], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-    resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-  });
-});
+const queue = queueCli;
 
 it('list, hold, flush, release and delete round trip', async () => {
   let down = true;

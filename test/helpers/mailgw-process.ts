@@ -3,7 +3,7 @@
  * and collects its JSON log lines, for tests of whole-process behaviour:
  * crashes, restarts, reloads, shutdown, the quick start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -60,4 +60,13 @@ export async function startMailgw(args: string[]): Promise<MailgwProcess> {
       }
     },
   };
+}
+
+/** `mailgw queue ARGS --state-dir DIR` against a running gateway (asynchronous: the gateway may run in this process). */
+export function queueCli(stateDir: string, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'queue', ...args, '--state-dir', stateDir], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
 }
