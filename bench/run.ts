@@ -230,7 +230,7 @@ async function main(): Promise<void> {
     '# Benchmark results', '',
     `Run ${new Date().toISOString()} with \`npm run bench${quick ? ' -- --quick' : ''}\`: ${MESSAGES} messages per run, median of ${RUNS} run(s), ${WARMUP} warm-up messages, fresh instances for every run.`, '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, ${m.kernel}; load average at start ${m.load}${Number(m.load.split(' ')[0]) > Number(m.cores) / 2 ? ' (a busy machine: figures are noisy)' : ''}. Node.js ${process.version}, Postfix ${postfixVersion}, Haraka ${HARAKA_VERSION}.`, '',
-    'Server CPU is the machine\'s busy time during the run minus the sink-only run\'s (load generator and sink), per message. Latency is end of DATA to 250, from a probe session running during the load. Haraka ${HARAKA_VERSION} runs as one process (its default) and does not fsync its queue files; Postfix and mailgw do.', '',
+    `Server CPU is the machine's busy time during the run minus the sink-only run's (load generator and sink), per message. Latency is end of DATA to 250, from a probe session running during the load. Haraka ${HARAKA_VERSION} runs as one process (its default) and does not fsync its queue files; Postfix and mailgw do.`, '',
   ];
   const workloads = ONLY_WORKLOAD ? [WORKLOADS[Number(ONLY_WORKLOAD) - 1]!] : WORKLOADS;
   const systems = (['sink', 'Postfix', 'Haraka', 'mailgw'] as const).filter((s) => s === 'sink' || !ONLY || ONLY.includes(s));
