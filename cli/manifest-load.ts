@@ -127,7 +127,14 @@ export async function loadManifests(paths: readonly string[]): Promise<Manifests
         else out.secrets.push(secret);
         return;
       }
-      const schema = typeof kind === 'string' ? SCHEMAS[kind] : undefined;
+      if (typeof kind !== 'string' || kind === '') {
+        out.problems.push({
+          severity: 'error', file, document, line: kind === undefined ? 1 : lineOf(doc, lines, ['kind']),
+          message: kind === undefined ? 'the document has no kind; a manifest needs apiVersion and kind' : `kind must be a non-empty string, not ${JSON.stringify(kind)}`,
+        });
+        return;
+      }
+      const schema = SCHEMAS[kind];
       if (!schema) {
         out.problems.push({
           severity: 'warning', file, document, line: lineOf(doc, lines, ['kind']),

@@ -101,6 +101,9 @@ export class Gateway {
     if (r.damagedRanges.length > 0 || r.partials.length > 0) {
       logger.warn({ event: 'spool-corrupt', damagedRanges: r.damagedRanges, partials: r.partials }, 'unacknowledged or damaged spool data moved to spool/corrupt');
     }
+    if (r.pinned.length > 0) {
+      logger.warn({ event: 'spool-evidence-kept', segments: r.pinned }, 'the spool filesystem is full: damaged or unacknowledged data could not be copied to spool/corrupt; its segments are kept until a restart with free space');
+    }
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
     const metrics = new GatewayMetrics();

@@ -5,7 +5,10 @@
  *
  * Nothing is deleted here. Damaged byte ranges (torn tails, garbage) and the
  * data of messages that were never committed are copied into `corrupt/`
- * for inspection before their segments can ever be collected.
+ * for inspection before their segments can ever be collected. When a copy
+ * cannot be written because the filesystem is full, the gateway still
+ * starts (a crash loop on a full disk helps nobody): the segment holding
+ * those bytes is pinned instead, so the next start with space copies them.
  */
 import { open, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +22,11 @@ export interface RecoveryReport {
   damagedRanges: { segment: number; from: number; to: number }[];
   partials: string[];
   mismatched: string[];
+  /** Segments kept from collection because their evidence could not be copied aside (filesystem full). */
+  pinned: number[];
 }
+
+const isNoSpace = (err: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '');
 
 interface Partial {
   chunks: ChunkRef[];
@@ -36,8 +43,19 @@ export async function listSegments(dir: string): Promise<number[]> {
 }
 
 export async function recoverSpool(segmentsDir: string, corruptDir: string, segPath: (n: number) => string): Promise<RecoveryReport> {
-  const report: RecoveryReport = { messages: new Map(), segments: await listSegments(segmentsDir), damagedRanges: [], partials: [], mismatched: [] };
+  const report: RecoveryReport = { messages: new Map(), segments: await listSegments(segmentsDir), damagedRanges: [], partials: [], mismatched: [], pinned: [] };
   const partial = new Map<string, Partial>();
+  const pinned = new Set<number>();
+  /** Copies evidence into corrupt/; on a full filesystem pins the segments it came from instead. */
+  const keepAside = async (name: string, data: Buffer | string | (() => Promise<Buffer>), segments: readonly number[]): Promise<void> => {
+    try {
+      await writeFile(join(corruptDir, name), typeof data === 'function' ? await data() : data);
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      for (const s of segments) pinned.add(s);
+    }
+  };
+  const segmentsOfChunks = (chunks: readonly ChunkRef[]): number[] => [...new Set(chunks.map((c) => c.segment))];
   const readChunks = (chunks: ChunkRef[]): Promise<Buffer> => readRanges(segPath, chunks);
   for (const segment of report.segments) {
     // One segment in memory at a time (segments are bounded, 64 MiB by default).
@@ -51,7 +69,7 @@ export async function recoverSpool(segmentsDir: string, corruptDir: string, segP
         // A run of zeros at the very end is a preallocated or torn tail: nothing to keep.
         const damaged = buf.subarray(offset, to);
         if (damaged.some((b) => b !== 0)) {
-          await writeFile(join(corruptDir, `seg-${segment}-${offset}-${to}.bin`), damaged);
+          await keepAside(`seg-${segment}-${offset}-${to}.bin`, damaged, [segment]);
           report.damagedRanges.push({ segment, from: offset, to });
         }
         if (next < 0) break;
@@ -77,8 +95,8 @@ export async function recoverSpool(segmentsDir: string, corruptDir: string, segP
         }
         if (envelope.size !== p.size || envelope.crc !== p.crc) {
           report.mismatched.push(rec.id);
-          await writeFile(join(corruptDir, `${rec.id}.envelope.json`), JSON.stringify(envelope));
-          await writeFile(join(corruptDir, `${rec.id}.eml`), await readChunks(p.chunks));
+          await keepAside(`${rec.id}.envelope.json`, JSON.stringify(envelope), [segment]);
+          await keepAside(`${rec.id}.eml`, () => readChunks(p.chunks), segmentsOfChunks(p.chunks));
           continue;
         }
         report.messages.set(rec.id, { id: rec.id, envelope, chunks: p.chunks, commitSegment: segment });
@@ -101,8 +119,9 @@ export async function recoverSpool(segmentsDir: string, corruptDir: string, segP
   for (const [id, p] of partial) {
     if (p.size === 0) continue;
     report.partials.push(id);
-    await writeFile(join(corruptDir, `${id}.partial.eml`), await readChunks(p.chunks));
+    await keepAside(`${id}.partial.eml`, () => readChunks(p.chunks), segmentsOfChunks(p.chunks));
   }
+  report.pinned = [...pinned].sort((a, b) => a - b);
   return report;
 }
 

@@ -62,6 +62,8 @@ export class Spool {
       this.live.set(msg.id, msg);
       for (const s of segmentsOf(msg)) this.ref(s, 1);
     }
+    // Evidence that could not be copied aside: its segments stay until a start with space copies it.
+    for (const s of recovery.pinned) this.ref(s, 1);
   }
 
   static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {

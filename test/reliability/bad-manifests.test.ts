@@ -57,7 +57,9 @@ class Mutator {
   /** One structural change: a value replaced, a key deleted or an unknown key added. */
   mutate(doc: Json): Json {
     const copy = structuredClone(doc);
-    const paths = this.paths(copy.spec ?? copy, copy.spec ? ['spec'] : []).filter((p) => p.length > 0);
+    // Inside spec when there is one (even a scalar one a previous mutation left), else anywhere in the document.
+    const paths = (copy.spec !== undefined ? this.paths(copy.spec, ['spec']) : this.paths(copy)).filter((p) => p.length > 0);
+    if (paths.length === 0) return { ...copy, spec: this.pick(WEIRD) };
     const path = this.pick(paths);
     const parent = path.slice(0, -1).reduce<Json>((o, k) => o[k as string], copy);
     const key = path.at(-1)!;
