@@ -1,9 +1,15 @@
 /**
- * `mailgw gateway --config FILE [--listen 0.0.0.0:2525] [--state-dir /var/spool/mailgw] [--config-poll 2s] [--metrics-address 0.0.0.0:9090]`
+ * `mailgw gateway --config FILE [--listen 0.0.0.0:2525] [--state-dir /var/spool/mailgw] [--config-poll 2s] [--metrics-address 0.0.0.0:9090]
+ *    [--handover-listen 0.0.0.0:2526 --handover-token-file FILE
+ *     (--handover-statefulset NAME [--handover-peer-address TEMPLATE] | --handover-peers HOST:PORT,...)
+ *     [--handover-drain 20s] [--handover-time 60s]]`
  *
  * What a gateway pod runs: reads the rendered config (JSON or YAML, as the
  * operator writes it into the ConfigMap), validates it and serves SMTP; a
- * changed file is applied live (config-watch.ts).
+ * changed file is applied live (config-watch.ts). With the handover flags a
+ * gateway that is scaled away hands its queue to the gateways that stay
+ * (gateway/handover/); the pod's name and namespace come from POD_NAME and
+ * POD_NAMESPACE.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -12,9 +18,45 @@ import { Gateway } from '../gateway/gateway.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 import { parseGatewayConfig, watchConfig } from './config-watch.ts';
 import { runUntilSignal } from './run-until-signal.ts';
+import { decideRetirement, parsePeer, type HandoverMode } from '../gateway/handover/retire-check.ts';
+import type { RetireOptions } from '../gateway/gateway.ts';
+
+const DEFAULT_PEER_ADDRESS = '{pod}.{statefulset}-headless.{namespace}.svc:2526';
+
+async function handoverFlags(flags: Map<string, string>): Promise<{ listen: { host: string; port: number }; token: string; mode: HandoverMode; drainMs: number; handoverMs: number } | undefined> {
+  const listen = flags.get('handover-listen');
+  const tokenFile = flags.get('handover-token-file');
+  const sts = flags.get('handover-statefulset');
+  const peers = flags.get('handover-peers');
+  if (!listen && !tokenFile && !sts && !peers) return undefined;
+  if (!listen || !tokenFile) throw new UsageError('handover needs --handover-listen and --handover-token-file');
+  if ((sts ? 1 : 0) + (peers ? 1 : 0) !== 1) throw new UsageError('handover needs exactly one of --handover-statefulset and --handover-peers');
+  const token = (await readFile(tokenFile, 'utf8')).trim();
+  if (token.length < 16) throw new UsageError(`${tokenFile}: the handover token must be at least 16 characters`);
+  const duration = (name: string, fallback: string) => {
+    const ms = parseDuration(flags.get(name) ?? fallback);
+    if (ms === undefined || ms < 0) throw new UsageError(`--${name}: expected a duration such as "20s"`);
+    return ms;
+  };
+  let mode: HandoverMode;
+  if (sts) {
+    const pod = process.env.POD_NAME;
+    const namespace = process.env.POD_NAMESPACE;
+    if (!pod || !namespace) throw new UsageError('--handover-statefulset needs POD_NAME and POD_NAMESPACE in the environment');
+    mode = { kind: 'kubernetes', statefulSet: sts, namespace, pod, peerAddress: flags.get('handover-peer-address') ?? DEFAULT_PEER_ADDRESS };
+  } else {
+    try {
+      mode = { kind: 'static', peers: peers!.split(',').filter(Boolean).map(parsePeer) };
+    } catch (err) {
+      throw new UsageError(`--handover-peers: ${(err as Error).message}`);
+    }
+  }
+  return { listen: parseListen(listen), token, mode, drainMs: duration('handover-drain', '20s'), handoverMs: duration('handover-time', '60s') };
+}
 
 export async function cmdGateway(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address']);
+  const args = parseArgs(argv, ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address',
+    'handover-listen', 'handover-token-file', 'handover-statefulset', 'handover-peer-address', 'handover-peers', 'handover-drain', 'handover-time']);
   const file = args.flags.get('config');
   if (!file) throw new UsageError('mailgw gateway needs --config FILE');
   let text: string;
@@ -34,12 +76,19 @@ export async function cmdGateway(argv: string[]): Promise<number> {
   if (poll === undefined || poll <= 0) throw new UsageError('--config-poll: expected a duration such as "2s"');
   const listen = parseListen(args.flags.get('listen') ?? '0.0.0.0:2525');
   const metricsAddress = args.flags.get('metrics-address');
+  const handover = await handoverFlags(args.flags);
   const gateway = await Gateway.start(parsed.config, {
     ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw'),
     ...(metricsAddress ? { metrics: parseListen(metricsAddress) } : {}),
+    ...(handover ? { handover: { ...handover.listen, token: handover.token } } : {}),
   });
   const stopWatching = watchConfig(file, gateway, text, poll);
-  const code = await runUntilSignal(gateway);
+  const retirement = handover && (async (): Promise<RetireOptions | undefined> => {
+    const plan = await decideRetirement(handover.mode);
+    gateway.runtime.logger.info({ event: 'retire-check', retiring: plan.retiring, peers: plan.peers.map((p) => `${p.host}:${p.port}`), reason: plan.reason }, plan.reason);
+    return plan.retiring ? { peers: plan.peers, token: handover.token, drainMs: handover.drainMs, handoverMs: handover.handoverMs } : undefined;
+  });
+  const code = await runUntilSignal(gateway, retirement);
   stopWatching();
   return code;
 }

@@ -1,15 +1,32 @@
 /**
  * Keeps a started gateway running until SIGTERM or SIGINT, then closes it.
+ * When the gateway can hand its queue over (handover flags), the stop first
+ * asks whether it is leaving for good (handover/retire-check.ts) and, if so,
+ * empties the spool into the peers before exiting.
  */
-import type { Gateway } from '../gateway/gateway.ts';
+import type { Gateway, RetireOptions } from '../gateway/gateway.ts';
 
-export function runUntilSignal(gateway: Gateway): Promise<number> {
+export function runUntilSignal(gateway: Gateway, retirement?: () => Promise<RetireOptions | undefined>): Promise<number> {
   return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      gateway.runtime.logger.info({ event: 'shutdown', signal }, 'shutting down');
-      gateway.close().then(() => resolve(0), () => resolve(1));
+    let stopping = false;
+    const stop = async (signal: string): Promise<number> => {
+      const logger = gateway.runtime.logger;
+      logger.info({ event: 'shutdown', signal }, 'shutting down');
+      let retire: RetireOptions | undefined;
+      try {
+        retire = await retirement?.();
+      } catch (err) {
+        logger.error({ event: 'retire-check', err: (err as Error).message }, 'cannot tell whether this is a final stop: the spool stays');
+      }
+      const result = await gateway.close(retire);
+      return result && result.left > 0 ? 3 : 0;
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    const on = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      stop(signal).then(resolve, () => resolve(1));
+    };
+    process.once('SIGTERM', () => on('SIGTERM'));
+    process.once('SIGINT', () => on('SIGINT'));
   });
 }

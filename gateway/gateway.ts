@@ -4,7 +4,9 @@
  *
  * Interface: Gateway.start(config, options) → Gateway with address() and
  * close(). close() stops accepting, lets sessions in flight end (bounded),
- * then closes the spool.
+ * then closes the spool; close({ handover }) — a gateway leaving for good —
+ * first tries to deliver what is queued, then hands the rest to peers
+ * (gateway/handover/).
  */
 import type { AddressInfo, Server } from 'node:net';
 import { join } from 'node:path';
@@ -26,6 +28,8 @@ import { BackupStore } from './backup/backup-store.ts';
 import { newQueueId } from './queue-id.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { scannersReachable } from './protection/scanner-health.ts';
+import { startHandoverServer, type HandoverServer } from './handover/handover-server.ts';
+import { handOverQueue, type HandoverResult, type Peer } from './handover/handover-send.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -40,6 +44,18 @@ export interface GatewayOptions {
   connectTimeoutMs?: number;
   /** Where to serve /metrics, /healthz and /readyz (not served when absent). */
   metrics?: { host: string; port: number } | undefined;
+  /** The handover listener, where retiring peers hand over their queues (not served when absent). */
+  handover?: { host: string; port: number; token: string } | undefined;
+}
+
+/** How a gateway that leaves for good empties its spool. */
+export interface RetireOptions {
+  peers: Peer[];
+  token: string;
+  /** Time to try delivering the queue directly first. */
+  drainMs: number;
+  /** Time for handing the rest over. */
+  handoverMs: number;
 }
 
 export class Gateway {
@@ -50,6 +66,8 @@ export class Gateway {
   private readonly admin: HttpServer;
   private readonly options: GatewayOptions;
   private metricsServer: Server | undefined;
+  private handoverServer: HandoverServer | undefined;
+  private stopping = false;
   private scannerCheck: { at: number; problem: string | undefined } = { at: 0, problem: undefined };
 
   private constructor(rt: Runtime, options: GatewayOptions, admin: HttpServer) {
@@ -70,6 +88,7 @@ export class Gateway {
    * answer (checked at most every 5 s). Undefined when ready, else why not.
    */
   async readiness(): Promise<string | undefined> {
+    if (this.stopping) return 'shutting down';
     const rt = this.runtime;
     const spool = rt.spool.health();
     if (spool) return spool;
@@ -77,6 +96,11 @@ export class Gateway {
       this.scannerCheck = { at: Date.now(), problem: await scannersReachable(rt.config) };
     }
     return this.scannerCheck.problem;
+  }
+
+  /** Port of the handover listener, when it runs. */
+  get handoverPort(): number | undefined {
+    return this.handoverServer?.port;
   }
 
   /** The runtime new connections get (config, tables, services). */
@@ -150,6 +174,7 @@ export class Gateway {
       for (const [state, n] of Object.entries(s.byState)) metrics.queue.set({ state }, n);
       metrics.oldest.set(s.oldestSeconds);
     };
+    if (options.handover) gw.handoverServer = await startHandoverServer(() => gw.runtime, options.handover, options.handover.token);
     if (options.metrics) {
       gw.metricsServer = await metrics.serve(options.metrics.host, options.metrics.port, () => gw.readiness());
       const a = gw.metricsServer.address() as AddressInfo;
@@ -224,14 +249,41 @@ export class Gateway {
    * by smtp-server's close timeout, then 421), deliveries in flight may end
    * (bounded), then the spool is closed. The queue stays for the next start.
    */
-  async close(): Promise<void> {
+  async close(retire?: RetireOptions): Promise<HandoverResult | undefined> {
+    this.stopping = true;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       for (const smtp of this.servers) smtp.close(() => undefined);
     });
-    await this.runtime.queue.stop();
+    let result: HandoverResult | undefined;
+    if (retire) result = await this.retire(retire);
+    else await this.runtime.queue.stop();
+    if (this.handoverServer) await this.handoverServer.close();
     await new Promise<void>((resolve) => this.admin.close(() => resolve()));
     if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
     await this.runtime.spool.close();
+    return result;
+  }
+
+  /**
+   * Leaving for good: every queued message gets one more delivery attempt
+   * now (bounded by drainMs), then what is left goes to the peers' handover
+   * listeners (bounded by handoverMs). What no peer takes stays in the spool.
+   */
+  private async retire(o: RetireOptions): Promise<HandoverResult> {
+    const { queue, spool, logger } = this.runtime;
+    const queued = spool.size;
+    logger.info({ event: 'retiring', queued, peers: o.peers.map((p) => `${p.host}:${p.port}`), drainMs: o.drainMs, handoverMs: o.handoverMs }, `leaving for good: delivering ${queued} queued message(s), then handing the rest over`);
+    await queue.flush();
+    const drainEnd = Date.now() + o.drainMs;
+    while (spool.size > 0 && queue.busy() && Date.now() < drainEnd) await new Promise((r) => setTimeout(r, 50));
+    await queue.stop(Math.max(1000, drainEnd - Date.now()));
+    const delivered = queued - spool.size;
+    const result = spool.size > 0 ? await handOverQueue(this.runtime, o.peers, o.token, Date.now() + o.handoverMs) : { moved: 0, left: 0 };
+    const log = result.left > 0 ? logger.error.bind(logger) : logger.info.bind(logger);
+    log({ event: 'retired', delivered, handedOver: result.moved, left: result.left }, result.left > 0
+      ? `${result.left} message(s) could not be handed over and stay in the spool volume`
+      : `queue emptied: ${delivered} delivered, ${result.moved} handed over`);
+    return result;
   }
 }

@@ -22,6 +22,7 @@ export class GatewayMetrics {
   readonly scannerSeconds = new Histogram({ name: 'mailgw_gateway_scanner_seconds', help: 'Scan time by scanner.', labelNames: ['scanner'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
   readonly scannerErrors = new Counter({ name: 'mailgw_gateway_scanner_errors_total', help: 'Scanner failures (down, timeout, bad answer) by scanner.', labelNames: ['scanner'], registers: [this.registry] });
   readonly configReloads = new Counter({ name: 'mailgw_gateway_config_reloads_total', help: 'Config reloads by result (applied, rejected).', labelNames: ['result'], registers: [this.registry] });
+  readonly handover = new Counter({ name: 'mailgw_gateway_handover_messages_total', help: 'Messages handed over between gateways at scale-down, by direction (out: sent by a retiring gateway, in: received) and result.', labelNames: ['direction', 'result'], registers: [this.registry] });
   readonly configGeneration = new Gauge({ name: 'mailgw_gateway_config_generation', help: 'Number of configs applied since start (1 = the initial one).', registers: [this.registry] });
 
   constructor() {

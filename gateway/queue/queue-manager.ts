@@ -283,6 +283,15 @@ export class QueueManager {
     return true;
   }
 
+  isActive(id: string): boolean {
+    return this.active.has(id);
+  }
+
+  /** True while an attempt runs or a message is due now (after flush(), until every message has had its attempt). */
+  busy(): boolean {
+    return this.active.size > 0 || this.ready.size > 0;
+  }
+
   /** Stops scheduling and waits (bounded) for attempts in flight. */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.stopped = true;

@@ -68,5 +68,5 @@ export function tempDir(prefix = 'mailgw-test-'): string {
 export async function startGateway(config: GatewayConfig, stateDir: string = tempDir(), host = '127.0.0.1', opts: { deliver?: boolean } = {}): Promise<Running> {
   const log = new LogCapture();
   const gateway = await Gateway.start(config, { host, port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream), deliver: opts.deliver ?? false, connectTimeoutMs: 3000 });
-  return { gateway, port: gateway.address().port, log, stateDir, close: () => gateway.close() };
+  return { gateway, port: gateway.address().port, log, stateDir, close: async () => { await gateway.close(); } };
 }

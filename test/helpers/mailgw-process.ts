@@ -38,8 +38,8 @@ export function collectJsonLines(stream: NodeJS.ReadableStream, lines: Record<st
   });
 }
 
-export async function startMailgw(args: string[]): Promise<MailgwProcess> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startMailgw(args: string[], env: Record<string, string> = {}): Promise<MailgwProcess> {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((r) => proc.once('exit', r));
   const port = await new Promise<number>((resolve, reject) => {
