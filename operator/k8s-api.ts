@@ -20,6 +20,7 @@ export class K8sApi {
   readonly apps: k8s.AppsV1Api;
   readonly policy: k8s.PolicyV1Api;
   readonly coordination: k8s.CoordinationV1Api;
+  readonly rbac: k8s.RbacAuthorizationV1Api;
   private readonly merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
   constructor(kc: k8s.KubeConfig) {
@@ -30,10 +31,20 @@ export class K8sApi {
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.policy = kc.makeApiClient(k8s.PolicyV1Api);
     this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
   }
 
   apply(obj: Obj): Promise<k8s.KubernetesObject> {
     return this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+  }
+
+  /** Creates an object unless one of that name exists already (then leaves it as it is). */
+  async createOnce(obj: Obj): Promise<void> {
+    try {
+      await this.objects.create(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+    }
   }
 
   /** Replaces the status of a mailgw.io object (a merge patch that also clears keys no longer present). */

@@ -108,6 +108,10 @@ export class Operator {
     this.informer('Service', '/api/v1/services', () => this.api.core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('StatefulSet', '/apis/apps/v1/statefulsets', () => this.api.apps.listStatefulSetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets', () => this.api.policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('ServiceAccount', '/api/v1/serviceaccounts', () => this.api.core.listServiceAccountForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('Secret', '/api/v1/secrets', () => this.api.core.listSecretForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('Role', '/apis/rbac.authorization.k8s.io/v1/roles', () => this.api.rbac.listRoleForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('RoleBinding', '/apis/rbac.authorization.k8s.io/v1/rolebindings', () => this.api.rbac.listRoleBindingForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     await Promise.all(this.informers.map((i) => i.start()));
     this.logger.info({ event: 'controllers-started', informers: this.informers.length }, 'watching MailGateways, LocalDomains, TrustedNetworks and owned objects');
     this.resync();

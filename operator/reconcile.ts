@@ -9,20 +9,21 @@
  *                work (schema or lint error) is Degraded and nothing is applied,
  *                so the running config stays
  *   4. apply     server-side apply of each owned object whose desired state
- *                differs from the live one (a no-op reconcile writes nothing)
+ *                differs from the live one (a no-op reconcile writes nothing);
+ *                the handover token Secret is created once, never re-applied
  *   5. status    computed, written through /status only when it changed;
  *                Events for transitions (rolled out, degraded, recovered)
  *
  * Errors from the API server propagate: the work queue retries with backoff.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { localDomain, mailGateway, trustedNetwork, type LocalDomain, type MailGateway, type TrustedNetwork } from '../api/index.ts';
 import { canonical, getPathValue, leafPaths } from './object-diff.ts';
 import type { K8sApi } from './k8s-api.ts';
 import type { Finding } from './lint.ts';
 import { render } from './render.ts';
-import { configHash, selectorLabels } from './render-objects.ts';
+import { configHash, handoverSecret, objectNames, selectorLabels } from './render-objects.ts';
 import { attachedStatus, gatewayStatus, type GatewayStatus } from './status-compute.ts';
 
 type Obj = Record<string, unknown>;
@@ -127,6 +128,11 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   // 4. apply (only a valid spec; otherwise the running config stays)
   let applied = 0;
   if (rendered && !invalid) {
+    const secretName = objectNames(gwParsed.data!).handoverSecret;
+    if (!ctx.view.owned('Secret', namespace, secretName)) {
+      await ctx.api.createOnce(handoverSecret(gwParsed.data!, randomBytes(32).toString('base64url')));
+      applied++;
+    }
     for (const desired of rendered.objects.map(withFingerprint)) {
       const m = metaOf(desired);
       if (upToDate(desired, ctx.view.owned(String(desired.kind), m.namespace ?? namespace, m.name))) continue;

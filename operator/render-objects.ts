@@ -5,9 +5,13 @@
  * `mailgw render` prints them for GitOps diffs.
  *
  * ConfigMap (the rendered config) · Service (SMTP, port → 2525) · headless
- * Service (the StatefulSet's) · StatefulSet (spool on a PVC per pod; config
- * hash as a pod-template annotation so only real config changes roll pods;
- * hardened pod) · PodDisruptionBudget. All owned by the MailGateway.
+ * Service (the StatefulSet's; also the pods' handover port) · StatefulSet
+ * (spool on a PVC per pod; config hash as a pod-template annotation so only
+ * real config changes roll pods; hardened pod) · PodDisruptionBudget ·
+ * ServiceAccount, Role and RoleBinding of the gateway pods (the one thing a
+ * pod may read: its own StatefulSet, to tell a scale-down from a restart).
+ * All owned by the MailGateway. The handover token Secret is not rendered:
+ * the operator creates it once with a random token (handoverSecret below).
  */
 import { createHash } from 'node:crypto';
 import type { GatewayConfig, MailGateway } from '../api/index.ts';
@@ -16,6 +20,10 @@ type Obj = Record<string, unknown>;
 
 export const CONTAINER_PORT = 2525;
 export const METRICS_PORT = 9090;
+export const HANDOVER_PORT = 2526;
+export const HANDOVER_DIR = '/etc/mailgw/handover';
+/** Grace period of a gateway pod: sessions in flight, a last delivery attempt, then the handover of what is left. */
+export const GRACE_SECONDS = 120;
 export const CONFIG_DIR = '/etc/mailgw/config';
 export const CONFIG_FILE = 'gateway.json';
 export const TLS_DIR = '/etc/mailgw/tls';
@@ -47,7 +55,15 @@ function meta(gw: MailGateway, name: string, extra: Obj = {}): Obj {
 
 export function objectNames(gw: MailGateway) {
   const base = gw.metadata.name;
-  return { config: `${base}-config`, service: `${base}-smtp`, headless: `${base}-gateway-headless`, statefulSet: `${base}-gateway`, pdb: `${base}-gateway` };
+  return {
+    config: `${base}-config`, service: `${base}-smtp`, headless: `${base}-gateway-headless`, statefulSet: `${base}-gateway`, pdb: `${base}-gateway`,
+    serviceAccount: `${base}-gateway`, role: `${base}-gateway`, handoverSecret: `${base}-handover`,
+  };
+}
+
+/** The handover token Secret, created once by the operator (never re-applied, so the token stays). */
+export function handoverSecret(gw: MailGateway, token: string): Obj {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: meta(gw, objectNames(gw).handoverSecret), type: 'Opaque', stringData: { token } };
 }
 
 function quantity(v: number | string): string {
@@ -85,19 +101,25 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
     metadata: meta(gw, names.headless),
     spec: {
       clusterIP: 'None', publishNotReadyAddresses: true, selector,
-      ports: [{ name: 'smtp', port: CONTAINER_PORT, targetPort: 'smtp', protocol: 'TCP' }, { name: 'metrics', port: METRICS_PORT, targetPort: 'metrics', protocol: 'TCP' }],
+      ports: [
+        { name: 'smtp', port: CONTAINER_PORT, targetPort: 'smtp', protocol: 'TCP' },
+        { name: 'metrics', port: METRICS_PORT, targetPort: 'metrics', protocol: 'TCP' },
+        { name: 'handover', port: HANDOVER_PORT, targetPort: 'handover', protocol: 'TCP' },
+      ],
     },
   };
 
   const volumes: Obj[] = [
     { name: 'config', configMap: { name: names.config } },
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+    { name: 'handover', secret: { secretName: names.handoverSecret, defaultMode: 0o440 } },
     ...(cert ? [{ name: 'tls', secret: { secretName: cert.secretName, defaultMode: 0o440 } }] : []),
   ];
   const mounts: Obj[] = [
     { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
     { name: 'spool', mountPath: SPOOL_DIR },
     { name: 'tmp', mountPath: '/tmp' },
+    { name: 'handover', mountPath: HANDOVER_DIR, readOnly: true },
     ...(cert ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
   ];
   const probe = (path: string, o: Obj) => ({ httpGet: { path, port: 'metrics' }, ...o });
@@ -114,9 +136,10 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
       template: {
         metadata: { labels: labels(gw), annotations: { 'mailgw.io/config-hash': hash } },
         spec: {
-          terminationGracePeriodSeconds: 60,
+          terminationGracePeriodSeconds: GRACE_SECONDS,
           enableServiceLinks: false,
-          automountServiceAccountToken: false,
+          serviceAccountName: names.serviceAccount,
+          automountServiceAccountToken: true,
           securityContext: { runAsNonRoot: true, runAsUser: RUN_AS, runAsGroup: RUN_AS, fsGroup: RUN_AS, seccompProfile: { type: 'RuntimeDefault' } },
           ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
           ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
@@ -126,9 +149,23 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
           containers: [{
             name: 'gateway',
             image: spec.image,
-            args: ['gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`],
-            env: [{ name: 'MAILGW_STATE_DIR', value: SPOOL_DIR }],
-            ports: [{ name: 'smtp', containerPort: CONTAINER_PORT, protocol: 'TCP' }, { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' }],
+            args: [
+              'gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`,
+              '--handover-listen', `0.0.0.0:${HANDOVER_PORT}`, '--handover-token-file', `${HANDOVER_DIR}/token`, '--handover-statefulset', names.statefulSet,
+              '--handover-peer-address', `{pod}.${names.headless}.{namespace}.svc:${HANDOVER_PORT}`,
+              // Of the grace period: up to 10 s for sessions in flight, 30 s for a last delivery attempt, 60 s to hand the rest over.
+              '--handover-drain', '30s', '--handover-time', '60s',
+            ],
+            env: [
+              { name: 'MAILGW_STATE_DIR', value: SPOOL_DIR },
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+            ],
+            ports: [
+              { name: 'smtp', containerPort: CONTAINER_PORT, protocol: 'TCP' },
+              { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+              { name: 'handover', containerPort: HANDOVER_PORT, protocol: 'TCP' },
+            ],
             resources: spec.resources ?? { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
             readinessProbe: probe('/readyz', { periodSeconds: 5, failureThreshold: 2 }),
             livenessProbe: probe('/healthz', { initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 }),
@@ -154,5 +191,21 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
     metadata: meta(gw, names.pdb),
     spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
   };
-  return [configMap, service, headless, statefulSet, pdb];
+  const serviceAccount = {
+    apiVersion: 'v1', kind: 'ServiceAccount',
+    metadata: meta(gw, names.serviceAccount),
+    automountServiceAccountToken: false, // mounted only where the pod spec asks for it (the gateway pods)
+  };
+  const role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role',
+    metadata: meta(gw, names.role),
+    rules: [{ apiGroups: ['apps'], resources: ['statefulsets'], resourceNames: [names.statefulSet], verbs: ['get'] }],
+  };
+  const roleBinding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding',
+    metadata: meta(gw, names.role),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: names.role },
+    subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: gw.metadata.namespace ?? 'default' }],
+  };
+  return [configMap, service, headless, serviceAccount, role, roleBinding, statefulSet, pdb];
 }

@@ -34,7 +34,7 @@ it('keeps client addresses on exposed Services unless told otherwise', () => {
 
 it('owns every object, hardens the pod and puts the spool on a PVC per pod', () => {
   const objects = render(gw({ queue: { storage: { size: '5Gi', storageClassName: 'fast' } } }), [], []).objects as Obj[];
-  assert.deepEqual(objects.map((o) => o.kind), ['ConfigMap', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget']);
+  assert.deepEqual(objects.map((o) => o.kind), ['ConfigMap', 'Service', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'StatefulSet', 'PodDisruptionBudget']);
   for (const o of objects) assert.deepEqual(o.metadata.ownerReferences, [{ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', name: 'gw', uid: 'u-1', controller: true, blockOwnerDeletion: true }]);
   const sts = find(objects, 'StatefulSet');
   const pod = sts.spec.template.spec;
@@ -48,4 +48,27 @@ it('owns every object, hardens the pod and puts the spool on a PVC per pod', () 
   assert.deepEqual(sts.spec.volumeClaimTemplates[0].spec, { accessModes: ['ReadWriteOnce'], storageClassName: 'fast', resources: { requests: { storage: '5Gi' } } });
   assert.deepEqual(find(objects, 'PodDisruptionBudget').spec.selector, sts.spec.selector);
   assert.equal(render(gw({}, ''), [], []).objects.every((o) => !(o as Obj).metadata.ownerReferences), true, 'no owner reference without a uid (rendered from files)');
+});
+
+it('lets a gateway pod read its own StatefulSet and nothing else, and hand its queue to the pods that stay', () => {
+  const objects = render(gw(), [], []).objects as Obj[];
+  const sts = find(objects, 'StatefulSet');
+  const pod = sts.spec.template.spec;
+  const c = pod.containers[0];
+  assert.deepEqual(find(objects, 'Role').rules, [{ apiGroups: ['apps'], resources: ['statefulsets'], resourceNames: ['gw-gateway'], verbs: ['get'] }]);
+  assert.deepEqual(find(objects, 'RoleBinding').subjects, [{ kind: 'ServiceAccount', name: 'gw-gateway', namespace: 'mail' }]);
+  assert.equal(find(objects, 'RoleBinding').roleRef.name, 'gw-gateway');
+  assert.equal(pod.serviceAccountName, 'gw-gateway');
+  assert.equal(find(objects, 'ServiceAccount').automountServiceAccountToken, false, 'no token for other pods that might use the account');
+  const flag = (name: string) => c.args[c.args.indexOf(name) + 1];
+  assert.equal(flag('--handover-statefulset'), 'gw-gateway');
+  assert.equal(flag('--handover-peer-address'), '{pod}.gw-gateway-headless.{namespace}.svc:2526');
+  assert.equal(flag('--handover-token-file'), '/etc/mailgw/handover/token');
+  assert.deepEqual(c.env.filter((e: Obj) => e.valueFrom).map((e: Obj) => [e.name, e.valueFrom.fieldRef.fieldPath]), [['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']]);
+  assert.deepEqual(pod.volumes.find((v: Obj) => v.name === 'handover').secret.secretName, 'gw-handover');
+  assert.ok(find(objects, 'Service', 'gw-gateway-headless').spec.ports.some((p: Obj) => p.port === 2526), 'peers reach the handover port through the headless Service');
+  assert.ok(!find(objects, 'Service', 'gw-smtp').spec.ports.some((p: Obj) => p.port === 2526), 'the public Service never exposes it');
+  // Sessions (10 s) + drain + handover fit in the grace period.
+  const seconds = (d: string) => Number(d.replace(/s$/, ''));
+  assert.ok(10 + seconds(flag('--handover-drain')) + seconds(flag('--handover-time')) <= pod.terminationGracePeriodSeconds);
 });

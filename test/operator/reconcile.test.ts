@@ -49,12 +49,18 @@ describe('operator reconcile', () => {
     assert.equal(cond(gw, 'Degraded').status, 'False');
     assert.equal(gw.status.selector, 'app.kubernetes.io/name=mailgw,app.kubernetes.io/instance=gw,app.kubernetes.io/component=gateway');
     assert.deepEqual(config().localDomains.map((d: Json) => d.domain), ['example.com']);
-    for (const [group, resource, name] of [['', 'configmaps', 'gw-config'], ['', 'services', 'gw-smtp'], ['', 'services', 'gw-gateway-headless'], ['apps', 'statefulsets', 'gw-gateway'], ['policy', 'poddisruptionbudgets', 'gw-gateway']] as const) {
+    for (const [group, resource, name] of [['', 'configmaps', 'gw-config'], ['', 'services', 'gw-smtp'], ['', 'services', 'gw-gateway-headless'], ['apps', 'statefulsets', 'gw-gateway'], ['policy', 'poddisruptionbudgets', 'gw-gateway'],
+      ['', 'serviceaccounts', 'gw-gateway'], ['rbac.authorization.k8s.io', 'roles', 'gw-gateway'], ['rbac.authorization.k8s.io', 'rolebindings', 'gw-gateway']] as const) {
       const o = em.store.get(em.store.typeOf!(group, resource)!, NS, name) as Json;
       assert.equal(o.metadata.ownerReferences[0].uid, gw.metadata.uid, `${resource}/${name} is owned by the gateway`);
       assert.ok(o.metadata.managedFields.some((m: Json) => m.manager === 'mailgw-operator' && m.operation === 'Apply'), `${resource}/${name} applied server-side by mailgw-operator`);
     }
     assert.equal(sts().spec.template.metadata.annotations['mailgw.io/config-hash'], gw.status.configHash);
+    // The handover token: created once (not applied), random, owned by the gateway.
+    const secret = em.store.get(em.store.typeOf!('', 'secrets')!, NS, 'gw-handover') as Json;
+    const token = secret.data?.token ? Buffer.from(secret.data.token, 'base64').toString() : secret.stringData?.token;
+    assert.match(String(token), /^[A-Za-z0-9_-]{40,}$/);
+    assert.equal(secret.metadata.ownerReferences[0].uid, gw.metadata.uid);
     const ld = await eventually('domain Ready', async () => {
       const d = await k.get('localdomains', NS, 'example-com');
       return cond(d, 'Ready')?.status === 'True' ? d : undefined;
@@ -183,7 +189,10 @@ describe('operator RBAC', () => {
       for (const rule of o.rules) for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) granted.add(`${o.kind} ${v} ${g}/${r}`);
     }
     assert.deepEqual([...used].filter((u) => !granted.has(u)), [], 'every request is allowed');
-    const unused = [...granted].filter((g) => !used.has(g) && !/^ClusterRole create (\/configmaps|\/services|apps\/statefulsets|policy\/poddisruptionbudgets)$/.test(g));
+    // Creates happen through applies; get on statefulsets is held only so the operator may grant it to the gateway pods' Role.
+    const unused = [...granted].filter((g) => !used.has(g)
+      && !/^ClusterRole create (\/configmaps|\/services|\/serviceaccounts|apps\/statefulsets|policy\/poddisruptionbudgets|rbac\.authorization\.k8s\.io\/roles|rbac\.authorization\.k8s\.io\/rolebindings)$/.test(g)
+      && g !== 'ClusterRole get apps/statefulsets');
     assert.deepEqual(unused, [], 'nothing granted that is not used');
   });
 });
