@@ -55,7 +55,7 @@ describe('handover on scale-down', () => {
     })));
     peerState = join(dir, 'peer');
     // The peer's own static peer list is never used here: it is not stopped until the end.
-    peer = await startMailgw(gatewayArgs(peerState, ['--handover-peers', '127.0.0.1:1']));
+    peer = await startMailgw(gatewayArgs(peerState, ['--handover-peers', '127.0.0.1:1', '--metrics-address', '127.0.0.1:0']));
     peerHandoverPort = (await peer.waitFor('handover-listening')).port as number;
   });
   after(async () => {
@@ -107,6 +107,10 @@ describe('handover on scale-down', () => {
       assert.ok(there.attempts >= m.attempts, `${m.id} kept its attempts`);
       assert.equal(there.held, m.id === heldId, `${m.id} held state carried over`);
     }
+
+    const metricsPort = (await peer.waitFor('metrics-listening')).port as number;
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(scraped, /mailgw_gateway_handover_messages_total\{direction="in",result="queued"\} 9\b/);
 
     const internal = await startSink({ port: internalPort });
     try {
