@@ -81,6 +81,12 @@ async function inspect(name: string | undefined, data: Buffer, f: Filter, depth:
   const type: FileType | undefined = detectType(data);
   let effective = type;
   if (type === 'archive' && data[0] === 0x50) {
+    // Nested deeper than we open: what is inside is unknown, which must not be a way past the filter
+    // (archiveDepth 0 means archives are not opened at all, and then none is flagged for it).
+    if (depth > 0 && depth >= f.archiveDepth) {
+      reasons.push(`${path}: archive nested deeper than archiveDepth (${f.archiveDepth}), not inspected`);
+      return reasons;
+    }
     const entries = depth < f.archiveDepth ? await readZip(data, budget) : [];
     if (entries === 'limit') {
       reasons.push(`${path}: archive exceeds the inspection limits (zip bomb?)`);
