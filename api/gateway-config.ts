@@ -84,7 +84,7 @@ export const gatewayConfig = z.strictObject({
     }),
     contentFilter: z.strictObject({
       enabled: z.boolean(), action: z.enum(ACTIONS), maxMessageSize: count.optional(), fileNames: z.array(z.string()),
-      fileTypes: z.array(z.enum(FILE_TYPES)), archiveDepth: count, archiveMaxBytes: count,
+      fileTypes: z.array(z.enum(FILE_TYPES)), archiveDepth: count, archiveMaxBytes: count, blockUnscannableArchives: z.boolean().default(true),
     }),
     onScannerFailure: z.enum(['Tempfail', 'Pass']),
     infoHeaders: z.boolean(),

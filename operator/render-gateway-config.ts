@@ -130,7 +130,7 @@ export function renderGatewayConfig(
         enabled: pr.contentFilter.enabled, action: pr.contentFilter.action ?? preset.scanAction,
         ...(pr.contentFilter.maxMessageSize !== undefined ? { maxMessageSize: parseSize(pr.contentFilter.maxMessageSize)! } : {}),
         fileNames: pr.contentFilter.fileNames, fileTypes: pr.contentFilter.fileTypes,
-        archiveDepth: pr.contentFilter.archiveDepth, archiveMaxBytes: parseSize(pr.contentFilter.archiveMaxBytes)!,
+        archiveDepth: pr.contentFilter.archiveDepth, archiveMaxBytes: parseSize(pr.contentFilter.archiveMaxBytes)!, blockUnscannableArchives: pr.contentFilter.blockUnscannableArchives,
       },
       onScannerFailure: pr.onScannerFailure,
       infoHeaders: pr.infoHeaders,

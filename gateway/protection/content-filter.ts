@@ -3,7 +3,9 @@
  * (magic bytes), also inside zip archives — nested up to archiveDepth, and
  * reading at most archiveMaxBytes of uncompressed data and 10,000 entries
  * per message, so a zip bomb costs bounded time and memory and yields a
- * verdict (an archive that exceeds the bounds matches as 'archive-limit').
+ * verdict (an archive that exceeds the bounds is a finding). What cannot be
+ * looked into — nested deeper than archiveDepth, damaged, encrypted — is a
+ * finding too, unless blockUnscannableArchives is off.
  */
 import yauzl from 'yauzl';
 import type { GatewayConfig } from '../../api/index.ts';
@@ -21,30 +23,49 @@ type Filter = GatewayConfig['protection']['contentFilter'];
 
 interface Budget { bytes: number; entries: number }
 
-function readZip(data: Buffer, budget: Budget): Promise<{ name: string; head: Buffer; data: Buffer | undefined }[] | 'limit'> {
+type ZipEntry = { name: string; head: Buffer; data: Buffer | undefined };
+/** What opening an archive gave: its entries (and the names of encrypted ones), a blown budget, or damage. */
+type ZipRead = { kind: 'ok'; entries: ZipEntry[]; encrypted: string[] } | { kind: 'limit' } | { kind: 'damaged'; why: string };
+
+function readZip(data: Buffer, budget: Budget): Promise<ZipRead> {
   return new Promise((resolve) => {
+    let settled = false;
+    const done = (r: ZipRead) => {
+      if (settled) return;
+      settled = true;
+      resolve(r);
+    };
     yauzl.fromBuffer(data, { lazyEntries: true, validateEntrySizes: true }, (err, zip) => {
-      if (err || !zip) return resolve([]);
-      const out: { name: string; head: Buffer; data: Buffer | undefined }[] = [];
+      if (err || !zip) return done({ kind: 'damaged', why: err?.message ?? 'unreadable' });
+      const out: ZipEntry[] = [];
+      const encrypted: string[] = [];
       let over = false;
-      zip.on('error', () => resolve(out));
-      zip.on('end', () => resolve(over ? 'limit' : out));
+      zip.on('error', (e: Error) => done({ kind: 'damaged', why: e.message }));
+      zip.on('end', () => done(over ? { kind: 'limit' } : { kind: 'ok', entries: out, encrypted }));
       zip.on('entry', (entry: yauzl.Entry) => {
         if (--budget.entries < 0) {
           over = true;
           zip.close();
-          return resolve('limit');
+          return done({ kind: 'limit' });
         }
         if (entry.fileName.endsWith('/')) return zip.readEntry();
         if (entry.uncompressedSize > budget.bytes) {
           over = true;
-          out.push({ name: entry.fileName, head: Buffer.alloc(0), data: undefined });
           zip.close();
-          return resolve('limit');
+          return done({ kind: 'limit' });
+        }
+        if (entry.isEncrypted()) {
+          encrypted.push(entry.fileName);
+          out.push({ name: entry.fileName, head: Buffer.alloc(0), data: undefined });
+          return zip.readEntry();
         }
         zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return zip.readEntry();
+          if (e || !stream) {
+            zip.close();
+            return done({ kind: 'damaged', why: e?.message ?? `cannot read ${entry.fileName}` });
+          }
           const chunks: Buffer[] = [];
+          let failed: Error | undefined;
           stream.on('data', (c: Buffer) => {
             budget.bytes -= c.length;
             if (budget.bytes < 0) {
@@ -54,19 +75,30 @@ function readZip(data: Buffer, budget: Budget): Promise<{ name: string; head: Bu
             }
             chunks.push(c);
           });
+          let finished = false;
           const next = () => {
-            const d = Buffer.concat(chunks);
-            out.push({ name: entry.fileName, head: d.subarray(0, 16), data: d });
+            if (finished) return;
+            finished = true;
             if (over) {
               zip.close();
-              resolve('limit');
-            } else zip.readEntry();
+              return done({ kind: 'limit' });
+            }
+            if (failed) {
+              zip.close();
+              return done({ kind: 'damaged', why: failed.message });
+            }
+            const d = Buffer.concat(chunks);
+            out.push({ name: entry.fileName, head: d.subarray(0, 16), data: d });
+            zip.readEntry();
           };
           stream.on('end', next);
           stream.on('close', () => {
             if (over) next();
           });
-          stream.on('error', next);
+          stream.on('error', (e2: Error) => {
+            failed = e2;
+            next();
+          });
         });
       });
       zip.readEntry();
@@ -81,16 +113,25 @@ async function inspect(name: string | undefined, data: Buffer, f: Filter, depth:
   const type: FileType | undefined = detectType(data);
   let effective = type;
   if (type === 'archive' && data[0] === 0x50) {
-    // Nested deeper than we open: what is inside is unknown, which must not be a way past the filter
-    // (archiveDepth 0 means archives are not opened at all, and then none is flagged for it).
-    if (depth > 0 && depth >= f.archiveDepth) {
-      reasons.push(`${path}: archive nested deeper than archiveDepth (${f.archiveDepth}), not inspected`);
+    // What cannot be looked into (nested deeper than we open, damaged, encrypted) must not be a way past
+    // the filter: each is a finding unless blockUnscannableArchives is off. archiveDepth 0: archives are not opened.
+    const unscannable = (why: string) => {
+      if (f.blockUnscannableArchives) reasons.push(`${path}: ${why}, not inspected`);
       return reasons;
-    }
-    const entries = depth < f.archiveDepth ? await readZip(data, budget) : [];
-    if (entries === 'limit') {
+    };
+    if (f.archiveDepth === 0) return reasons;
+    if (depth >= f.archiveDepth) return unscannable(`archive nested deeper than archiveDepth (${f.archiveDepth})`);
+    const read = await readZip(data, budget);
+    if (read.kind === 'limit') {
       reasons.push(`${path}: archive exceeds the inspection limits (zip bomb?)`);
       return reasons;
+    }
+    if (read.kind === 'damaged') return unscannable(`damaged archive (${read.why})`);
+    const entries = read.entries;
+    if (read.encrypted.length > 0) unscannable(`encrypted archive entry ${JSON.stringify(read.encrypted[0])}`);
+    for (const e of entries) {
+      const inner = e.name.split(/[\\/]/).pop();
+      if (!e.data && inner && masks.some((m) => m.test(inner))) reasons.push(`${path}/${e.name}: file name ${JSON.stringify(inner)} matches a blocked mask`);
     }
     if (entries.some((e) => /(^|\/)vbaProject\.bin$/i.test(e.name))) effective = 'office-macro';
     for (const e of entries) if (e.data) reasons.push(...(await inspect(e.name, e.data, f, depth + 1, budget, masks, `${path}/${e.name}`)));
