@@ -50,6 +50,7 @@ function send(conn: SMTPConnection, from: string, to: string[], body: Readable):
 
 export async function handOverQueue(rt: Runtime, peers: readonly Peer[], token: string, deadline: number, workers = 4): Promise<HandoverResult> {
   const { spool, logger, metrics } = rt;
+  if (peers.length === 0) return { moved: 0, left: spool.size };
   const ids = [...spool.messages()].sort((a, b) => a.envelope.receivedAt.localeCompare(b.envelope.receivedAt)).map((m) => m.id);
   let next = 0;
   let moved = 0;
