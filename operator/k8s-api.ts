@@ -34,7 +34,17 @@ export class K8sApi {
     this.rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
   }
 
+  private readonly ssa = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+
   apply(obj: Obj): Promise<k8s.KubernetesObject> {
+    if (obj.kind === 'NetworkPolicy') {
+      // Sent untyped: the typed serializer knows an ingress rule's `from` only as `_from` and would drop it,
+      // leaving a rule that admits every source.
+      const m = obj.metadata as { name: string; namespace: string };
+      return this.custom.patchNamespacedCustomObject({
+        group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespace: m.namespace, name: m.name, body: obj, fieldManager: FIELD_MANAGER, force: true,
+      }, this.ssa) as Promise<k8s.KubernetesObject>;
+    }
     return this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
   }
 

@@ -111,6 +111,8 @@ export class Operator {
     this.informer('ServiceAccount', '/api/v1/serviceaccounts', () => this.api.core.listServiceAccountForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('Secret', '/api/v1/secrets', () => this.api.core.listSecretForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('Role', '/apis/rbac.authorization.k8s.io/v1/roles', () => this.api.rbac.listRoleForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    // Listed untyped: the typed client renames the ingress rules' `from` to `_from`, which would look like drift forever.
+    this.informer('NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies', () => this.api.custom.listClusterCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('RoleBinding', '/apis/rbac.authorization.k8s.io/v1/rolebindings', () => this.api.rbac.listRoleBindingForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     await Promise.all(this.informers.map((i) => i.start()));
     this.logger.info({ event: 'controllers-started', informers: this.informers.length }, 'watching MailGateways, LocalDomains, TrustedNetworks and owned objects');

@@ -9,7 +9,8 @@
  * (spool on a PVC per pod; config hash as a pod-template annotation so only
  * real config changes roll pods; hardened pod) · PodDisruptionBudget ·
  * ServiceAccount, Role and RoleBinding of the gateway pods (the one thing a
- * pod may read: its own StatefulSet, to tell a scale-down from a restart).
+ * pod may read: its own StatefulSet, to tell a scale-down from a restart) ·
+ * NetworkPolicy (the handover port open only to the gateway's own pods).
  * All owned by the MailGateway. The handover token Secret is not rendered:
  * the operator creates it once with a random token (handoverSecret below).
  */
@@ -57,7 +58,7 @@ export function objectNames(gw: MailGateway) {
   const base = gw.metadata.name;
   return {
     config: `${base}-config`, service: `${base}-smtp`, headless: `${base}-gateway-headless`, statefulSet: `${base}-gateway`, pdb: `${base}-gateway`,
-    serviceAccount: `${base}-gateway`, role: `${base}-gateway`, handoverSecret: `${base}-handover`,
+    serviceAccount: `${base}-gateway`, role: `${base}-gateway`, handoverSecret: `${base}-handover`, networkPolicy: `${base}-gateway`,
   };
 }
 
@@ -207,5 +208,18 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: names.role },
     subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: gw.metadata.namespace ?? 'default' }],
   };
-  return [configMap, service, headless, serviceAccount, role, roleBinding, statefulSet, pdb];
+  // Only the handover port is restricted (to the gateway's own pods); SMTP and metrics stay open as before.
+  const networkPolicy = {
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy',
+    metadata: meta(gw, names.networkPolicy),
+    spec: {
+      podSelector: { matchLabels: selector },
+      policyTypes: ['Ingress'],
+      ingress: [
+        { ports: [{ protocol: 'TCP', port: CONTAINER_PORT }, { protocol: 'TCP', port: METRICS_PORT }] },
+        { from: [{ podSelector: { matchLabels: selector } }], ports: [{ protocol: 'TCP', port: HANDOVER_PORT }] },
+      ],
+    },
+  };
+  return [configMap, service, headless, serviceAccount, role, roleBinding, statefulSet, pdb, networkPolicy];
 }

@@ -34,7 +34,7 @@ it('keeps client addresses on exposed Services unless told otherwise', () => {
 
 it('owns every object, hardens the pod and puts the spool on a PVC per pod', () => {
   const objects = render(gw({ queue: { storage: { size: '5Gi', storageClassName: 'fast' } } }), [], []).objects as Obj[];
-  assert.deepEqual(objects.map((o) => o.kind), ['ConfigMap', 'Service', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'StatefulSet', 'PodDisruptionBudget']);
+  assert.deepEqual(objects.map((o) => o.kind), ['ConfigMap', 'Service', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
   for (const o of objects) assert.deepEqual(o.metadata.ownerReferences, [{ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', name: 'gw', uid: 'u-1', controller: true, blockOwnerDeletion: true }]);
   const sts = find(objects, 'StatefulSet');
   const pod = sts.spec.template.spec;
@@ -68,6 +68,12 @@ it('lets a gateway pod read its own StatefulSet and nothing else, and hand its q
   assert.deepEqual(pod.volumes.find((v: Obj) => v.name === 'handover').secret.secretName, 'gw-handover');
   assert.ok(find(objects, 'Service', 'gw-gateway-headless').spec.ports.some((p: Obj) => p.port === 2526), 'peers reach the handover port through the headless Service');
   assert.ok(!find(objects, 'Service', 'gw-smtp').spec.ports.some((p: Obj) => p.port === 2526), 'the public Service never exposes it');
+  const np = find(objects, 'NetworkPolicy').spec;
+  assert.deepEqual(np.podSelector, sts.spec.selector);
+  assert.deepEqual(np.ingress, [
+    { ports: [{ protocol: 'TCP', port: 2525 }, { protocol: 'TCP', port: 9090 }] },
+    { from: [{ podSelector: sts.spec.selector }], ports: [{ protocol: 'TCP', port: 2526 }] },
+  ], 'SMTP and metrics open as before; the handover port only to the gateway\'s own pods');
   // Sessions (10 s) + drain + handover fit in the grace period.
   const seconds = (d: string) => Number(d.replace(/s$/, ''));
   assert.ok(10 + seconds(flag('--handover-drain')) + seconds(flag('--handover-time')) <= pod.terminationGracePeriodSeconds);

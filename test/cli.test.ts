@@ -124,7 +124,7 @@ describe('mailgw CLI', () => {
     const r = mailgw('render', '-f', join(ROOT, 'examples/direct'));
     assert.equal(r.status, 0, r.stderr);
     const docs = r.stdout.split(/^---$/m).map((d) => parseYaml(d) as { kind: string });
-    assert.deepEqual(docs.map((d) => d.kind), ['ConfigMap', 'Service', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'StatefulSet', 'PodDisruptionBudget']);
+    assert.deepEqual(docs.map((d) => d.kind), ['ConfigMap', 'Service', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
     const bad = mailgw('render', '-f', join(ROOT, 'examples/misconfigured'), '--gateway', 'gateway');
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /MGW201/);

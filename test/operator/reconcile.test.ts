@@ -50,12 +50,16 @@ describe('operator reconcile', () => {
     assert.equal(gw.status.selector, 'app.kubernetes.io/name=mailgw,app.kubernetes.io/instance=gw,app.kubernetes.io/component=gateway');
     assert.deepEqual(config().localDomains.map((d: Json) => d.domain), ['example.com']);
     for (const [group, resource, name] of [['', 'configmaps', 'gw-config'], ['', 'services', 'gw-smtp'], ['', 'services', 'gw-gateway-headless'], ['apps', 'statefulsets', 'gw-gateway'], ['policy', 'poddisruptionbudgets', 'gw-gateway'],
-      ['', 'serviceaccounts', 'gw-gateway'], ['rbac.authorization.k8s.io', 'roles', 'gw-gateway'], ['rbac.authorization.k8s.io', 'rolebindings', 'gw-gateway']] as const) {
+      ['', 'serviceaccounts', 'gw-gateway'], ['rbac.authorization.k8s.io', 'roles', 'gw-gateway'], ['rbac.authorization.k8s.io', 'rolebindings', 'gw-gateway'],
+      ['networking.k8s.io', 'networkpolicies', 'gw-gateway']] as const) {
       const o = em.store.get(em.store.typeOf!(group, resource)!, NS, name) as Json;
       assert.equal(o.metadata.ownerReferences[0].uid, gw.metadata.uid, `${resource}/${name} is owned by the gateway`);
       assert.ok(o.metadata.managedFields.some((m: Json) => m.manager === 'mailgw-operator' && m.operation === 'Apply'), `${resource}/${name} applied server-side by mailgw-operator`);
     }
     assert.equal(sts().spec.template.metadata.annotations['mailgw.io/config-hash'], gw.status.configHash);
+    // The NetworkPolicy arrives whole: an ingress rule that lost its `from` would admit every source.
+    const np = em.store.get(em.store.typeOf!('networking.k8s.io', 'networkpolicies')!, NS, 'gw-gateway') as Json;
+    assert.deepEqual(np.spec.ingress[1].from, [{ podSelector: { matchLabels: sts().spec.selector.matchLabels } }]);
     // The handover token: created once (not applied), random, owned by the gateway.
     const secret = em.store.get(em.store.typeOf!('', 'secrets')!, NS, 'gw-handover') as Json;
     const token = secret.data?.token ? Buffer.from(secret.data.token, 'base64').toString() : secret.stringData?.token;
@@ -87,8 +91,11 @@ describe('operator reconcile', () => {
     const hashBefore = sts().spec.template.metadata.annotations['mailgw.io/config-hash'];
     await k.patch('localdomains', NS, 'example-com', { spec: { routing: { host: '10.1.0.6' } } });
     await eventually('new routing in the ConfigMap', () => config().localDomains[0].routing.host === '10.1.0.6');
-    const hashAfter = sts().spec.template.metadata.annotations['mailgw.io/config-hash'];
-    assert.notEqual(hashAfter, hashBefore);
+    // The StatefulSet is applied right after the ConfigMap, in the same reconcile.
+    const hashAfter = await eventually('a new pod-template hash', () => {
+      const h = sts().spec.template.metadata.annotations['mailgw.io/config-hash'] as string;
+      return h !== hashBefore ? h : undefined;
+    }, 5000);
     assert.equal(rv('', 'services', 'gw-smtp'), svcRv, 'Service untouched');
     assert.equal(rv('policy', 'poddisruptionbudgets', 'gw-gateway'), pdbRv, 'PodDisruptionBudget untouched');
     await eventually('status hash', async () => (await k.get('mailgateways', NS, 'gw')).status.configHash === hashAfter);
@@ -191,7 +198,7 @@ describe('operator RBAC', () => {
     assert.deepEqual([...used].filter((u) => !granted.has(u)), [], 'every request is allowed');
     // Creates happen through applies; get on statefulsets is held only so the operator may grant it to the gateway pods' Role.
     const unused = [...granted].filter((g) => !used.has(g)
-      && !/^ClusterRole create (\/configmaps|\/services|\/serviceaccounts|apps\/statefulsets|policy\/poddisruptionbudgets|rbac\.authorization\.k8s\.io\/roles|rbac\.authorization\.k8s\.io\/rolebindings)$/.test(g)
+      && !/^ClusterRole create (\/configmaps|\/services|\/serviceaccounts|apps\/statefulsets|policy\/poddisruptionbudgets|rbac\.authorization\.k8s\.io\/roles|rbac\.authorization\.k8s\.io\/rolebindings|networking\.k8s\.io\/networkpolicies)$/.test(g)
       && g !== 'ClusterRole get apps/statefulsets');
     assert.deepEqual(unused, [], 'nothing granted that is not used');
   });
