@@ -80,8 +80,13 @@ export async function startHandoverServer(rt: () => Runtime, listen: { host: str
       }
       const h = handed!;
       const stored = await writer!.commit({ ...h.envelope, id: writer!.id });
-      await r.spool.setState(stored.id, { ...h.state, nextAttemptAt: Date.now() });
-      stored.state = { ...h.state, nextAttemptAt: Date.now() };
+      try {
+        await r.spool.setState(stored.id, { ...h.state, nextAttemptAt: Date.now() });
+      } catch (err) {
+        // The sender keeps its copy on a 4xx: do not keep a second one here without its state.
+        await r.spool.remove(stored.id).catch(() => undefined);
+        throw err;
+      }
       r.queue.enqueue(stored);
       r.metrics.handover.inc({ direction: 'in', result: 'queued' });
       r.logger.info({
