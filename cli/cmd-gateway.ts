@@ -31,7 +31,12 @@ async function handoverFlags(flags: Map<string, string>): Promise<{ listen: { ho
   if (!listen && !tokenFile && !sts && !peers) return undefined;
   if (!listen || !tokenFile) throw new UsageError('handover needs --handover-listen and --handover-token-file');
   if ((sts ? 1 : 0) + (peers ? 1 : 0) !== 1) throw new UsageError('handover needs exactly one of --handover-statefulset and --handover-peers');
-  const token = (await readFile(tokenFile, 'utf8')).trim();
+  let token: string;
+  try {
+    token = (await readFile(tokenFile, 'utf8')).trim();
+  } catch (err) {
+    throw new UsageError(`--handover-token-file: ${(err as Error).message}`);
+  }
   if (token.length < 16) throw new UsageError(`${tokenFile}: the handover token must be at least 16 characters`);
   const duration = (name: string, fallback: string) => {
     const ms = parseDuration(flags.get(name) ?? fallback);

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { tempDir } from './helpers/config.ts';
+import { buildConfig, tempDir } from './helpers/config.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -79,6 +79,29 @@ describe('mailgw CLI', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /config\.json: hostname: /);
     assert.match(r.stderr, /nothing started/);
+  });
+
+  it('gateway: handover flags that cannot work are refused before anything starts', () => {
+    const dir = tempDir();
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify(buildConfig({ domains: ['corp.test'] })));
+    writeFileSync(join(dir, 'short'), 'tooshort\n');
+    writeFileSync(join(dir, 'token'), 'a-long-enough-handover-token-0123456789\n');
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'POD_NAME' && k !== 'POD_NAMESPACE'));
+    const run = (...flags: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'gateway', '--config', config, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), ...flags], { encoding: 'utf8', timeout: 30_000, env });
+    const cases: [string[], RegExp][] = [
+      [['--handover-listen', '127.0.0.1:0', '--handover-peers', '127.0.0.1:1'], /needs --handover-listen and --handover-token-file/],
+      [['--handover-listen', '127.0.0.1:0', '--handover-token-file', join(dir, 'missing'), '--handover-peers', '127.0.0.1:1'], /--handover-token-file: .*ENOENT/],
+      [['--handover-listen', '127.0.0.1:0', '--handover-token-file', join(dir, 'short'), '--handover-peers', '127.0.0.1:1'], /at least 16 characters/],
+      [['--handover-listen', '127.0.0.1:0', '--handover-token-file', join(dir, 'token')], /exactly one of --handover-statefulset and --handover-peers/],
+      [['--handover-listen', '127.0.0.1:0', '--handover-token-file', join(dir, 'token'), '--handover-peers', 'nohost'], /--handover-peers: expected HOST:PORT/],
+      [['--handover-listen', '127.0.0.1:0', '--handover-token-file', join(dir, 'token'), '--handover-statefulset', 'gw-gateway'], /needs POD_NAME and POD_NAMESPACE/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = run(...flags);
+      assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
   });
 
   it('up: runs the quickstart example and accepts mail for its local domain', async () => {
