@@ -98,11 +98,6 @@ export class Gateway {
     return this.scannerCheck.problem;
   }
 
-  /** Port of the handover listener, when it runs. */
-  get handoverPort(): number | undefined {
-    return this.handoverServer?.port;
-  }
-
   /** The runtime new connections get (config, tables, services). */
   get runtime(): Runtime {
     return this.current.rt;

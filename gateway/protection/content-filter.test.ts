@@ -51,8 +51,14 @@ it('an encrypted entry is a finding, and its name is still checked against the m
   assert.deepEqual(allowed, []);
 });
 
-it('archiveDepth 0 opens no archive and flags none for it', async () => {
+it('archiveDepth 0 opens no archive and flags none for it, but still knows a zip by its type', async () => {
   assert.deepEqual(await reasons('a.zip', makeZip([['tool.bin', EXE]]), { archiveDepth: 0 }), []);
+  assert.deepEqual(await reasons('a.zip', makeZip([['tool.bin', EXE]]), { archiveDepth: 0, fileTypes: ['archive'] }), ['a.zip: true type archive (named "a.zip")']);
+});
+
+it('an archive that cannot be looked into is still matched by its type', async () => {
+  const r = await reasons('deep.zip', nested(5, makeZip([['tool.bin', EXE]])), { fileTypes: ['archive'], blockUnscannableArchives: false });
+  assert.ok(r.includes('deep.zip: true type archive (named "deep.zip")'), r.join('; '));
 });
 
 it('a clean archive passes', async () => {

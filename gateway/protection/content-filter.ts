@@ -106,37 +106,42 @@ function readZip(data: Buffer, budget: Budget): Promise<ZipRead> {
   });
 }
 
-async function inspect(name: string | undefined, data: Buffer, f: Filter, depth: number, budget: Budget, masks: RegExp[], path: string): Promise<string[]> {
-  const reasons: string[] = [];
+function nameFinding(name: string | undefined, masks: RegExp[], path: string): string[] {
   const base = name?.split(/[\\/]/).pop();
-  if (base && masks.some((m) => m.test(base))) reasons.push(`${path}: file name ${JSON.stringify(base)} matches a blocked mask`);
-  const type: FileType | undefined = detectType(data);
-  let effective = type;
-  if (type === 'archive' && data[0] === 0x50) {
-    // What cannot be looked into (nested deeper than we open, damaged, encrypted) must not be a way past
-    // the filter: each is a finding unless blockUnscannableArchives is off. archiveDepth 0: archives are not opened.
-    const unscannable = (why: string) => {
-      if (f.blockUnscannableArchives) reasons.push(`${path}: ${why}, not inspected`);
-      return reasons;
-    };
-    if (f.archiveDepth === 0) return reasons;
-    if (depth >= f.archiveDepth) return unscannable(`archive nested deeper than archiveDepth (${f.archiveDepth})`);
-    const read = await readZip(data, budget);
-    if (read.kind === 'limit') {
-      reasons.push(`${path}: archive exceeds the inspection limits (zip bomb?)`);
-      return reasons;
-    }
-    if (read.kind === 'damaged') return unscannable(`damaged archive (${read.why})`);
-    const entries = read.entries;
-    if (read.encrypted.length > 0) unscannable(`encrypted archive entry ${JSON.stringify(read.encrypted[0])}`);
-    for (const e of entries) {
-      const inner = e.name.split(/[\\/]/).pop();
-      if (!e.data && inner && masks.some((m) => m.test(inner))) reasons.push(`${path}/${e.name}: file name ${JSON.stringify(inner)} matches a blocked mask`);
-    }
-    if (entries.some((e) => /(^|\/)vbaProject\.bin$/i.test(e.name))) effective = 'office-macro';
-    for (const e of entries) if (e.data) reasons.push(...(await inspect(e.name, e.data, f, depth + 1, budget, masks, `${path}/${e.name}`)));
+  return base && masks.some((m) => m.test(base)) ? [`${path}: file name ${JSON.stringify(base)} matches a blocked mask`] : [];
+}
+
+/**
+ * What is inside a zip: findings of its entries (recursively), and whether it carries VBA macros. What cannot be
+ * looked into (nested deeper than archiveDepth, damaged, encrypted) must not be a way past the filter: each is a
+ * finding unless blockUnscannableArchives is off.
+ */
+async function inspectArchive(data: Buffer, f: Filter, depth: number, budget: Budget, masks: RegExp[], path: string): Promise<{ reasons: string[]; macro: boolean }> {
+  const unscannable = (why: string) => ({ reasons: f.blockUnscannableArchives ? [`${path}: ${why}, not inspected`] : [], macro: false });
+  if (depth >= f.archiveDepth) return unscannable(`archive nested deeper than archiveDepth (${f.archiveDepth})`);
+  const read = await readZip(data, budget);
+  if (read.kind === 'limit') return { reasons: [`${path}: archive exceeds the inspection limits (zip bomb?)`], macro: false };
+  if (read.kind === 'damaged') return unscannable(`damaged archive (${read.why})`);
+  const reasons = read.encrypted.length > 0 ? unscannable(`encrypted archive entry ${JSON.stringify(read.encrypted[0])}`).reasons : [];
+  for (const e of read.entries) {
+    const at = `${path}/${e.name}`;
+    // An encrypted entry has no data to look at, but its name still counts.
+    reasons.push(...(e.data ? await inspect(e.name, e.data, f, depth + 1, budget, masks, at) : nameFinding(e.name, masks, at)));
   }
-  if (effective && f.fileTypes.includes(effective)) reasons.push(`${path}: true type ${effective}${base ? ` (named ${JSON.stringify(base)})` : ''}`);
+  return { reasons, macro: read.entries.some((e) => /(^|\/)vbaProject\.bin$/i.test(e.name)) };
+}
+
+async function inspect(name: string | undefined, data: Buffer, f: Filter, depth: number, budget: Budget, masks: RegExp[], path: string): Promise<string[]> {
+  const reasons = nameFinding(name, masks, path);
+  let type: FileType | undefined = detectType(data);
+  // archiveDepth 0: archives are not opened at all.
+  if (type === 'archive' && data[0] === 0x50 && f.archiveDepth > 0) {
+    const inside = await inspectArchive(data, f, depth, budget, masks, path);
+    reasons.push(...inside.reasons);
+    if (inside.macro) type = 'office-macro';
+  }
+  const base = name?.split(/[\\/]/).pop();
+  if (type && f.fileTypes.includes(type)) reasons.push(`${path}: true type ${type}${base ? ` (named ${JSON.stringify(base)})` : ''}`);
   return reasons;
 }
 
