@@ -126,8 +126,11 @@ describe('operator reconcile', () => {
     assert.equal(cm().data['gateway.json'], before, 'the running config is untouched');
     await k.delete('trustednetworks', NS, 'everyone');
     await eventually('recovered', async () => cond(await k.get('mailgateways', NS, 'gw'), 'Degraded')?.status === 'False');
-    const events = em.store.list(em.store.typeOf!('', 'events')!, NS) as Json[];
-    assert.ok(events.some((e) => e.reason === 'Degraded') && events.some((e) => e.reason === 'Recovered'));
+    // Events are written just after the status, in the same reconcile.
+    await eventually('Degraded and Recovered events', () => {
+      const events = em.store.list(em.store.typeOf!('', 'events')!, NS) as Json[];
+      return events.some((e) => e.reason === 'Degraded') && events.some((e) => e.reason === 'Recovered');
+    }, 5000);
   });
 
   it('the API server refuses an invalid resource at admission with the field path', async () => {
