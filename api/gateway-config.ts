@@ -45,6 +45,9 @@ export const gatewayConfig = z.strictObject({
     messageRatePerClient: count,
     idleTimeoutMs: ms,
     pregreetDelayMs: ms,
+    maxHops: count,
+    maxErrors: count,
+    maxJunkCommands: count,
   }),
   queue: z.strictObject({
     lifetimeMs: ms,

@@ -66,6 +66,12 @@ export const mailGatewaySpec = z.strictObject({
       idleTimeout: duration.default('30s').describe('How long a session may stay silent.'),
       pregreetDelay: duration.default('100ms')
         .describe('Untrusted clients must wait this long for the greeting; one that talks first is refused (early-talker check). Trusted networks never wait.'),
+      maxHops: z.number().int().min(1).max(1000).default(50)
+        .describe('A message with this many Received/Delivered-To headers or more is refused with 554 5.4.6 (a mail loop; Postfix hopcount_limit). A queued message over the limit is bounced, never sent.'),
+      maxErrors: z.number().int().min(0).default(20)
+        .describe('Refused commands in one session before the gateway answers 421 4.7.0 and closes it (Postfix smtpd_hard_error_limit); 0 = unlimited.'),
+      maxJunkCommands: z.number().int().min(0).default(100)
+        .describe('NOOP, RSET, VRFY, HELP and ETRN commands in one session before 421 4.7.0 and close (Postfix smtpd_junk_command_limit); 0 = unlimited.'),
     })
     .prefault({})
     .describe('Session and message limits.'),

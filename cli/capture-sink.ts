@@ -6,7 +6,8 @@
  * as .eml files under <state-dir>/captured/ and logs one line per message —
  * so a new user sees a sent message arrive without any other software.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { PRIVATE_FILE_MODE, privateDir } from '../gateway/private-fs.ts';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
@@ -22,7 +23,7 @@ function isLoopback(host: string): boolean {
 }
 
 export async function startCaptureSinks(config: GatewayConfig, dir: string, logger: Logger): Promise<() => Promise<void>> {
-  await mkdir(dir, { recursive: true });
+  await privateDir(dir);
   const hops = new Map<string, { hop: NextHop; role: string }>();
   if (config.relayHost) hops.set(`${config.relayHost.host}:${config.relayHost.port}`, { hop: config.relayHost, role: 'edge gateway (relayHost)' });
   for (const d of config.localDomains) {
@@ -41,7 +42,7 @@ export async function startCaptureSinks(config: GatewayConfig, dir: string, logg
           const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${++n}.eml`);
           const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
           const to = session.envelope.rcptTo.map((r) => r.address);
-          writeFile(file, Buffer.concat(parts)).then(() => {
+          writeFile(file, Buffer.concat(parts), { mode: PRIVATE_FILE_MODE }).then(() => {
             logger.info({ event: 'captured', sink: key, role, from, to, file }, `message arrived at the ${role} (${key}): ${file}`);
             callback(null, 'Captured');
           }, (err: Error) => callback(err));

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { render } from '../operator/render.ts';
 import { formatFinding } from '../operator/lint.ts';
 import { Gateway } from '../gateway/gateway.ts';
+import { StateLock } from '../gateway/state-lock.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 import { formatProblem, loadManifests, type Manifests } from './manifest-load.ts';
 import type { GatewayConfig, MailGateway } from '../api/index.ts';
@@ -60,17 +61,33 @@ export async function cmdUp(argv: string[]): Promise<number> {
   if (args.files.length === 0) throw new UsageError('mailgw up needs -f PATH (manifest files or directories)');
   const listen = parseListen(args.flags.get('listen') ?? '127.0.0.1:2525');
   const stateDir = resolve(args.flags.get('state-dir') ?? '.mailgw');
-  const result = await renderLocal(args.files, args.flags.get('gateway'), stateDir);
+  // Before anything is written there (TLS files, captured mail, the spool): one gateway per state directory.
+  const lock = await StateLock.acquire(stateDir);
+  let result: Awaited<ReturnType<typeof renderLocal>>;
+  try {
+    result = await renderLocal(args.files, args.flags.get('gateway'), stateDir);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   for (const w of result.warnings) console.error(w);
   if ('errors' in result) {
+    await lock.release();
     for (const e of result.errors) console.error(e);
     console.error(`mailgw up: ${result.errors.length} error(s); nothing started`);
     return 1;
   }
-  await mkdir(stateDir, { recursive: true });
   const logger = pino({ base: { gateway: `${result.config.gateway.namespace}/${result.config.gateway.name}` } });
-  const stopCapture = capture ? await startCaptureSinks(result.config, join(stateDir, 'captured'), logger) : undefined;
-  const gateway = await Gateway.start(result.config, { ...listen, stateDir, logger });
+  let stopCapture: (() => Promise<void>) | undefined;
+  let gateway: Gateway;
+  try {
+    stopCapture = capture ? await startCaptureSinks(result.config, join(stateDir, 'captured'), logger) : undefined;
+    gateway = await Gateway.start(result.config, { ...listen, stateDir, logger, lock });
+  } catch (err) {
+    await stopCapture?.();
+    await lock.release();
+    throw err;
+  }
   const code = await runUntilSignal(gateway);
   await stopCapture?.();
   return code;

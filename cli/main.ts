@@ -3,13 +3,7 @@
  * Exit codes: 0 ok, 1 invalid input or failure, 2 usage error.
  */
 import { UsageError } from './args.ts';
-import { cmdGateway } from './cmd-gateway.ts';
-import { cmdUp } from './cmd-up.ts';
-import { cmdQueue } from './cmd-queue.ts';
-import { cmdRender } from './cmd-render.ts';
-import { cmdValidate } from './cmd-validate.ts';
-import { cmdOperator } from './cmd-operator.ts';
-import { cmdBackup } from './cmd-backup.ts';
+import { StartupError } from '../gateway/startup-error.ts';
 
 const USAGE = `usage: mailgw <command> [options]
 
@@ -31,14 +25,15 @@ commands:
                      originals kept by rules with backup: true
 `;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  up: cmdUp,
-  gateway: cmdGateway,
-  queue: cmdQueue,
-  validate: cmdValidate,
-  render: cmdRender,
-  operator: cmdOperator,
-  backup: cmdBackup,
+// Loaded on demand: a command starts without importing the others (the operator's Kubernetes client is heavy).
+const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  up: async () => (await import('./cmd-up.ts')).cmdUp,
+  gateway: async () => (await import('./cmd-gateway.ts')).cmdGateway,
+  queue: async () => (await import('./cmd-queue.ts')).cmdQueue,
+  validate: async () => (await import('./cmd-validate.ts')).cmdValidate,
+  render: async () => (await import('./cmd-render.ts')).cmdRender,
+  operator: async () => (await import('./cmd-operator.ts')).cmdOperator,
+  backup: async () => (await import('./cmd-backup.ts')).cmdBackup,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -53,11 +48,15 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await command(rest);
+    return await (await command())(rest);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`mailgw ${name}: ${err.message}\n`);
       return 2;
+    }
+    if (err instanceof StartupError) {
+      process.stderr.write(`mailgw ${name}: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }

@@ -30,6 +30,8 @@ import { GatewayMetrics } from './metrics.ts';
 import { scannersReachable } from './protection/scanner-health.ts';
 import { startHandoverServer, type HandoverServer } from './handover/handover-server.ts';
 import { handOverQueue, type HandoverResult, type Peer } from './handover/handover-send.ts';
+import { StateLock } from './state-lock.ts';
+import { StartupError } from './startup-error.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -46,6 +48,33 @@ export interface GatewayOptions {
   metrics?: { host: string; port: number } | undefined;
   /** The handover listener, where retiring peers hand over their queues (not served when absent). */
   handover?: { host: string; port: number; token: string } | undefined;
+  /** The state directory's lock, when the caller took it already (mailgw up, before writing TLS files there); the gateway releases it when it stops. */
+  lock?: StateLock | undefined;
+}
+
+/** The listeners, bound before the spool is opened. */
+interface Bound {
+  smtp: Server;
+  metrics?: Server | undefined;
+  handover?: HandoverServer | undefined;
+}
+
+function portError(err: Error, at: { host: string; port: number }, what: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new StartupError(`cannot listen for ${what} on ${at.host}:${at.port}: the address is already in use`);
+  if (code === 'EACCES') return new StartupError(`cannot listen for ${what} on ${at.host}:${at.port}: permission denied (ports below 1024 need privileges)`);
+  if (code === 'EADDRNOTAVAIL') return new StartupError(`cannot listen for ${what} on ${at.host}:${at.port}: no such local address`);
+  return err;
+}
+
+function listenOn(server: Server, host: string, port: number, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(portError(err, { host, port }, what)));
+    server.listen(port, host, () => {
+      server.removeAllListeners('error');
+      resolve();
+    });
+  });
 }
 
 /** How a gateway that leaves for good empties its spool. */
@@ -70,11 +99,16 @@ export class Gateway {
   private stopping = false;
   private scannerCheck: { at: number; problem: string | undefined } = { at: 0, problem: undefined };
 
-  private constructor(rt: Runtime, options: GatewayOptions, admin: HttpServer) {
+  private readonly lock: StateLock;
+
+  private constructor(rt: Runtime, options: GatewayOptions, admin: HttpServer, bound: Bound, lock: StateLock) {
     this.options = options;
     this.admin = admin;
+    this.lock = lock;
     this.current = { rt, smtp: this.smtpFor(rt) };
-    this.server = createListener(() => this.current);
+    this.server = bound.smtp;
+    this.metricsServer = bound.metrics;
+    this.handoverServer = bound.handover;
   }
 
   /** Address of the metrics/health listener, when it runs. */
@@ -109,8 +143,57 @@ export class Gateway {
     return smtp;
   }
 
+  /**
+   * Order matters: the state directory's lock first (a second gateway on it
+   * stops here, having touched nothing), then every listener is bound (a
+   * busy port stops here, before the spool is opened), then the spool is
+   * recovered and the admin socket created; listeners serve once all is ready.
+   */
   static async start(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
     const logger = options.logger ?? pino({ base: { gateway: `${config.gateway.namespace}/${config.gateway.name}` } });
+    const lock = options.lock ?? await StateLock.acquire(options.stateDir);
+    const ready = Promise.withResolvers<void>();
+    ready.promise.catch(() => undefined); // a failed start closes the listeners; nobody waits
+    let gw: Gateway | undefined;
+    const metrics = new GatewayMetrics();
+    const bound: Bound = { smtp: createListener(() => gw!.current, ready.promise) };
+    try {
+      await listenOn(bound.smtp, options.host, options.port, 'SMTP');
+      if (options.handover) {
+        bound.handover = await startHandoverServer(() => gw?.runtime, options.handover, options.handover.token, config.hostname)
+          .catch((err: Error) => { throw portError(err, options.handover!, 'handover'); });
+      }
+      if (options.metrics) {
+        bound.metrics = await metrics.serve(options.metrics.host, options.metrics.port, () => (gw ? gw.readiness() : Promise.resolve('starting')))
+          .catch((err: Error) => { throw portError(err, options.metrics!, 'metrics'); });
+      }
+      gw = await Gateway.open(config, options, logger, metrics, bound, lock);
+    } catch (err) {
+      ready.reject(err);
+      bound.smtp.close();
+      await bound.handover?.close();
+      bound.metrics?.close();
+      await lock.release();
+      throw err;
+    }
+    ready.resolve();
+    const addr = gw.address();
+    logger.info({
+      event: 'listening', host: addr.host, port: addr.port, hostname: config.hostname, integration: config.integration,
+      localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
+      recipientVerification: config.recipientVerification.mode,
+    }, `mailgw listening on ${addr.host}:${addr.port}`);
+    if (bound.handover) logger.info({ event: 'handover-listening', host: options.handover!.host, port: bound.handover.port }, `handover listener on ${options.handover!.host}:${bound.handover.port}`);
+    if (bound.metrics) {
+      const a = bound.metrics.address() as AddressInfo;
+      logger.info({ event: 'metrics-listening', host: a.address, port: a.port }, `metrics and health on ${a.address}:${a.port}`);
+    }
+    if (options.deliver !== false) gw.runtime.queue.start();
+    return gw;
+  }
+
+  /** Recovers the spool, builds the runtime and creates the admin socket (the lock is held, the listeners bound). */
+  private static async open(config: GatewayConfig, options: GatewayOptions, logger: Logger, metrics: GatewayMetrics, bound: Bound, lock: StateLock): Promise<Gateway> {
     const spool = await Spool.open(join(options.stateDir, 'spool'), { durable: options.durable ?? true });
     const r = spool.recovery;
     logger.info({
@@ -125,7 +208,6 @@ export class Gateway {
     }
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
-    const metrics = new GatewayMetrics();
     const queue = new QueueManager({
       config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(), metrics,
       perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
@@ -142,39 +224,24 @@ export class Gateway {
       metrics,
       logger,
     };
-
     const ref: { gw?: Gateway } = {};
-    const admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger, {
-      store: rt.backup,
-      release: (id, to) => ref.gw!.releaseBackup(id, to),
-    });
-    const gw = new Gateway(rt, options, admin);
-    ref.gw = gw;
-    await new Promise<void>((resolve, reject) => {
-      gw.server.once('error', reject);
-      gw.server.listen(options.port, options.host, () => {
-        gw.server.off('error', reject);
-        resolve();
+    let admin: HttpServer;
+    try {
+      admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger, {
+        store: rt.backup,
+        release: (id, to) => ref.gw!.releaseBackup(id, to),
       });
-    });
-    const addr = gw.address();
-    logger.info({
-      event: 'listening', host: addr.host, port: addr.port, hostname: config.hostname, integration: config.integration,
-      localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
-      recipientVerification: config.recipientVerification.mode,
-    }, `mailgw listening on ${addr.host}:${addr.port}`);
-    if (options.deliver !== false) queue.start();
+    } catch (err) {
+      await spool.close();
+      throw err;
+    }
+    const gw = new Gateway(rt, options, admin, bound, lock);
+    ref.gw = gw;
     metrics.onScrape = () => {
       const s = gw.runtime.queue.stats();
       for (const [state, n] of Object.entries(s.byState)) metrics.queue.set({ state }, n);
       metrics.oldest.set(s.oldestSeconds);
     };
-    if (options.handover) gw.handoverServer = await startHandoverServer(() => gw.runtime, options.handover, options.handover.token);
-    if (options.metrics) {
-      gw.metricsServer = await metrics.serve(options.metrics.host, options.metrics.port, () => gw.readiness());
-      const a = gw.metricsServer.address() as AddressInfo;
-      logger.info({ event: 'metrics-listening', host: a.address, port: a.port }, `metrics and health on ${a.address}:${a.port}`);
-    }
     return gw;
   }
 
@@ -257,6 +324,7 @@ export class Gateway {
     await new Promise<void>((resolve) => this.admin.close(() => resolve()));
     if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
     await this.runtime.spool.close();
+    await this.lock.release();
     return result;
   }
 

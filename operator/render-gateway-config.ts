@@ -87,6 +87,9 @@ export function renderGatewayConfig(
       messageRatePerClient: spec.limits.messageRatePerClient,
       idleTimeoutMs: ms(spec.limits.idleTimeout),
       pregreetDelayMs: ms(spec.limits.pregreetDelay),
+      maxHops: spec.limits.maxHops,
+      maxErrors: spec.limits.maxErrors,
+      maxJunkCommands: spec.limits.maxJunkCommands,
     },
     queue: {
       lifetimeMs: ms(spec.queue.lifetime),

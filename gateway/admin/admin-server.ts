@@ -12,7 +12,7 @@
  *   POST   /v1/backup/ID/release[?to=ADDRESS] → re-queue the original
  *   DELETE /v1/backup/ID
  */
-import { chmodSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { QueueManager } from '../queue/queue-manager.ts';
@@ -73,11 +73,17 @@ export async function startAdminServer(socketPath: string, queue: QueueManager, 
     };
     handle().catch((err: Error) => send(500, { error: err.message }));
   });
+  // The caller holds the state directory's lock, so a socket file left here is a dead gateway's.
   rmSync(socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve());
-  });
-  chmodSync(socketPath, 0o600);
+  // Created 0600 (umask while binding), never reachable by others even for a moment.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(umask);
+  }
   return server;
 }

@@ -8,7 +8,8 @@
  * store() · list() · get(id) · read(id) · delete(id); release is done by the
  * caller (it re-queues the original through the spool).
  */
-import { mkdir, open, readdir, readFile, rm, rename } from 'node:fs/promises';
+import { open, readdir, readFile, rm, rename } from 'node:fs/promises';
+import { PRIVATE_FILE_MODE, privateDir } from '../private-fs.ts';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -27,7 +28,7 @@ export interface BackupMeta {
 
 async function writeDurable(path: string, data: Buffer | string): Promise<void> {
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
   try {
     await fh.writeFile(data);
     await fh.datasync();
@@ -54,7 +55,7 @@ export class BackupStore {
   }
 
   async store(message: Buffer, meta: Omit<BackupMeta, 'id' | 'storedAt' | 'size'>): Promise<BackupMeta> {
-    await mkdir(this.dir, { recursive: true });
+    await privateDir(this.dir);
     const id = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`.toUpperCase();
     const full: BackupMeta = { ...meta, id, storedAt: new Date().toISOString(), size: message.length };
     await writeDurable(join(this.dir, `${id}.eml`), message);

@@ -1,8 +1,11 @@
 /**
  * Builds a delivery status notification (RFC 3464 multipart/report) for the
  * recipients of one message that failed: a human-readable part, the
- * message/delivery-status part, and the original message (RET=FULL, or no
- * RET and small enough) or its headers (RET=HDRS or large).
+ * message/delivery-status part, and the original message or only its
+ * headers. The whole message comes back only when it is at most
+ * FULL_RETURN_LIMIT bytes and RET is not HDRS: a larger one returns its
+ * headers whatever RET says (Postfix bounce_size_limit), so a forged sender
+ * never gets a big message reflected at it (backscatter).
  *
  * buildDsn(input) → the DSN's bytes, ready to queue from <> to the sender.
  */
@@ -10,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { rfc5322Date } from '../smtpd/received-header.ts';
 import type { Envelope, RecipientState } from '../spool/spool-types.ts';
 
+/** Largest original returned whole in a DSN (Postfix bounce_size_limit). */
 export const FULL_RETURN_LIMIT = 50_000;
 
 export interface DsnInput {
@@ -35,7 +39,7 @@ function foldDiagnostic(text: string): string {
 export function buildDsn(d: DsnInput): Buffer {
   const boundary = `${d.qid}.${randomBytes(6).toString('hex')}/${d.hostname}`;
   const ret = d.envelope.mailParams.ret;
-  const full = ret === 'FULL' || (ret === undefined && d.original.length <= FULL_RETURN_LIMIT);
+  const full = ret !== 'HDRS' && d.original.length <= FULL_RETURN_LIMIT;
   const human = [
     `This is the mail system at host ${d.hostname}.`,
     '',

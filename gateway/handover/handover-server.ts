@@ -55,7 +55,13 @@ export interface HandoverServer {
   close(): Promise<void>;
 }
 
-export async function startHandoverServer(rt: () => Runtime, listen: { host: string; port: number }, token: string): Promise<HandoverServer> {
+export async function startHandoverServer(current: () => Runtime | undefined, listen: { host: string; port: number }, token: string, hostname: string): Promise<HandoverServer> {
+  // Bound before the spool is recovered; sessions are refused until the gateway is ready (onConnect).
+  const rt = (): Runtime => {
+    const r = current();
+    if (!r) throw smtpError(421, '4.3.0 Gateway starting, try again later');
+    return r;
+  };
   const receive = async (stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> => {
     const r = rt();
     let writer: ReturnType<typeof r.spool.begin> | undefined;
@@ -105,7 +111,7 @@ export async function startHandoverServer(rt: () => Runtime, listen: { host: str
   };
 
   const server = new SMTPServer({
-    name: rt().config.hostname,
+    name: hostname,
     banner: 'mailgw handover',
     authMethods: ['PLAIN'],
     authOptional: false,
@@ -116,6 +122,9 @@ export async function startHandoverServer(rt: () => Runtime, listen: { host: str
     socketTimeout: 120_000,
     closeTimeout: 5_000,
     logger: false,
+    onConnect(_session, callback) {
+      callback(current() ? null : smtpError(421, '4.3.0 Gateway starting, try again later'));
+    },
     onAuth(auth, session, callback) {
       if (auth.method === 'PLAIN' && auth.username === HANDOVER_USER && sameSecret(auth.password ?? '', token)) return callback(null, { user: HANDOVER_USER });
       rt().logger.warn({ event: 'handover-auth-failed', peer: session.remoteAddress, user: auth.username }, 'handover login refused');
@@ -125,7 +134,7 @@ export async function startHandoverServer(rt: () => Runtime, listen: { host: str
       receive(stream, session).then((qid) => callback(null, `2.0.0 Ok: queued as ${qid}`), (err: Error) => callback(err));
     },
   });
-  server.on('error', (err) => rt().logger.warn({ event: 'handover-listener', err: err.message }, 'handover listener error'));
+  server.on('error', (err) => current()?.logger.warn({ event: 'handover-listener', err: err.message }, 'handover listener error'));
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
@@ -134,6 +143,5 @@ export async function startHandoverServer(rt: () => Runtime, listen: { host: str
     });
   });
   const port = (server.server.address() as AddressInfo).port;
-  rt().logger.info({ event: 'handover-listening', host: listen.host, port }, `handover listener on ${listen.host}:${port}`);
   return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

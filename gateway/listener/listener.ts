@@ -23,10 +23,17 @@ function refuse(socket: Socket, line: string): void {
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-export function createListener(current: () => { rt: Runtime; smtp: GatewaySmtpServer }): Server {
+/**
+ * `ready` resolves once the gateway can serve (spool recovered): the port is
+ * bound before that, so a busy port fails the start before the spool is
+ * touched, and a client connecting meanwhile waits for its greeting.
+ */
+export function createListener(current: () => { rt: Runtime; smtp: GatewaySmtpServer }, ready: Promise<void> = Promise.resolve()): Server {
   const handle = async (socket: Socket) => {
     socket.setNoDelay(true);
     socket.on('error', () => undefined); // smtp-server reports errors once it owns the socket
+    await ready;
+    if (socket.destroyed) return;
     const { rt, smtp } = current();
     const sid = sessionId();
     const peer = normalizeClientAddress(socket.remoteAddress ?? '');
@@ -86,7 +93,7 @@ export function createListener(current: () => { rt: Runtime; smtp: GatewaySmtpSe
   };
   return createServer({ noDelay: true }, (socket) => {
     handle(socket).catch((err: Error) => {
-      current().rt.logger.error({ event: 'connect', err: err.message }, 'connection setup failed');
+      current()?.rt.logger.error({ event: 'connect', err: err.message }, 'connection setup failed');
       socket.destroy();
     });
   });

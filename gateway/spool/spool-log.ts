@@ -18,6 +18,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { openSync, fsyncSync, closeSync } from 'node:fs';
+import { PRIVATE_FILE_MODE } from '../private-fs.ts';
 import { join } from 'node:path';
 
 export interface Location {
@@ -121,7 +122,7 @@ export class SpoolLog {
 
   private async openSegment(): Promise<Segment> {
     const number = this.nextNumber++;
-    const fh = await open(join(this.dir, segmentName(number)), 'wx');
+    const fh = await open(join(this.dir, segmentName(number)), 'wx', PRIVATE_FILE_MODE);
     if (this.durable) fsyncDir(this.dir);
     return { number, fh, size: 0, synced: 0 };
   }

@@ -11,6 +11,7 @@
  * those bytes is pinned instead, so the next start with space copies them.
  */
 import { open, readFile, readdir, writeFile } from 'node:fs/promises';
+import { PRIVATE_FILE_MODE } from '../private-fs.ts';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { decodeRecord, resync, RecordType } from './spool-record.ts';
@@ -49,7 +50,7 @@ export async function recoverSpool(segmentsDir: string, corruptDir: string, segP
   /** Copies evidence into corrupt/; on a full filesystem pins the segments it came from instead. */
   const keepAside = async (name: string, data: Buffer | string | (() => Promise<Buffer>), segments: readonly number[]): Promise<void> => {
     try {
-      await writeFile(join(corruptDir, name), typeof data === 'function' ? await data() : data);
+      await writeFile(join(corruptDir, name), typeof data === 'function' ? await data() : data, { mode: PRIVATE_FILE_MODE });
     } catch (err) {
       if (!isNoSpace(err)) throw err;
       for (const s of segments) pinned.add(s);

@@ -15,7 +15,8 @@
  * (write, fsync, a segment the message touched broke); the session turns that
  * into 452 4.3.1.
  */
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { privateDir } from '../private-fs.ts';
 import { accessSync, constants } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -67,8 +68,9 @@ export class Spool {
   }
 
   static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
-    await mkdir(join(dir, 'segments'), { recursive: true });
-    await mkdir(join(dir, 'corrupt'), { recursive: true });
+    await privateDir(dir);
+    await privateDir(join(dir, 'segments'));
+    await privateDir(join(dir, 'corrupt'));
     const recovery = await recoverSpool(join(dir, 'segments'), join(dir, 'corrupt'), (n) => join(dir, 'segments', segmentName(n)));
     if (options.durable !== false) fsyncDir(join(dir, 'corrupt'));
     const spool = new Spool(dir, recovery, options);
