@@ -19,7 +19,7 @@ import { runUntilSignal } from './run-until-signal.ts';
 import { startCaptureSinks } from './capture-sink.ts';
 import pino from 'pino';
 
-export async function renderLocal(files: string[], gatewayName: string | undefined, stateDir: string): Promise<{ config: GatewayConfig; manifests: Manifests; warnings: string[] } | { errors: string[]; warnings: string[] }> {
+export async function renderLocal(files: string[], gatewayName: string | undefined, stateDir: string, listen?: { host: string; port: number }): Promise<{ config: GatewayConfig; manifests: Manifests; warnings: string[] } | { errors: string[]; warnings: string[] }> {
   const manifests = await loadManifests(files);
   const errors = manifests.problems.filter((p) => p.severity === 'error').map(formatProblem);
   const warnings = manifests.problems.filter((p) => p.severity === 'warning').map(formatProblem);
@@ -48,7 +48,7 @@ export async function renderLocal(files: string[], gatewayName: string | undefin
       if (secret.data[key]) await writeFile(join(tlsDir, key), secret.data[key], { mode: 0o600 });
     }
   }
-  const rendered = render(gw, manifests.domains, manifests.networks, { tlsDir });
+  const rendered = render(gw, manifests.domains, manifests.networks, { tlsDir, listen });
   warnings.push(...rendered.findings.filter((f) => f.severity === 'Warning').map(formatFinding));
   const lintErrors = rendered.findings.filter((f) => f.severity === 'Error').map(formatFinding);
   if (lintErrors.length > 0) return { errors: lintErrors, warnings };
@@ -65,7 +65,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
   const lock = await StateLock.acquire(stateDir);
   let result: Awaited<ReturnType<typeof renderLocal>>;
   try {
-    result = await renderLocal(args.files, args.flags.get('gateway'), stateDir);
+    result = await renderLocal(args.files, args.flags.get('gateway'), stateDir, listen);
   } catch (err) {
     await lock.release();
     throw err;

@@ -31,6 +31,7 @@ import { scannersReachable } from './protection/scanner-health.ts';
 import { startHandoverServer, type HandoverServer } from './handover/handover-server.ts';
 import { handOverQueue, type HandoverResult, type Peer } from './handover/handover-send.ts';
 import { StateLock } from './state-lock.ts';
+import { selfMatcher } from './self-address.ts';
 import { StartupError } from './startup-error.ts';
 
 export interface GatewayOptions {
@@ -208,16 +209,18 @@ export class Gateway {
     }
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
+    const isSelf = selfMatcher([bound.smtp.address() as AddressInfo].map((a) => ({ host: a.address, port: a.port })));
     const queue = new QueueManager({
       config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(), metrics,
-      perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+      perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, isSelf,
     });
     const rt: Runtime = {
       config,
       ...tables,
       limits: new ClientLimits(config.limits),
       spool,
-      verifier: new RecipientVerifier(config, resolver),
+      verifier: new RecipientVerifier(config, resolver, Date.now, isSelf),
+      isSelf,
       queue,
       resolver,
       backup: new BackupStore(join(options.stateDir, 'backup'), { maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs }),
@@ -257,7 +260,7 @@ export class Gateway {
     const old = this.current.rt;
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
-    const rt: Runtime = { ...old, config, ...tables, resolver, verifier: new RecipientVerifier(config, resolver) };
+    const rt: Runtime = { ...old, config, ...tables, resolver, verifier: new RecipientVerifier(config, resolver, Date.now, old.isSelf) };
     old.backup.setLimits({ maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs });
     const smtp = createSmtpServer(rt); // throws on unreadable TLS files: nothing changed yet
     for (const s of this.servers) if (s.connections.size === 0) this.servers.delete(s); // older generations with nobody left

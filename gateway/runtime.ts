@@ -24,6 +24,8 @@ export interface Runtime {
   limits: ClientLimits;
   spool: Spool;
   verifier: RecipientVerifier;
+  /** Whether address:port is one of this gateway's own SMTP listeners. */
+  isSelf: (address: string, port: number) => boolean;
   queue: QueueManager;
   resolver: Resolver;
   rules: RuleTable;

@@ -8,6 +8,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { normalizeCidr, toALabel, type LocalDomain, type MailGateway, type TrustedNetwork } from '../api/index.ts';
+import { objectNames } from './render-objects.ts';
 
 export interface Finding {
   code: string;
@@ -47,9 +48,32 @@ function lintGateway(gw: MailGateway): Finding[] {
     }
     if (s.recipientVerification.mode === 'RejectUnverified') add('MGW104', 'Warning', 'spec.recipientVerification.mode', 'Nobody verifies recipients in this scheme: set mode: DoNotReject (KSMG step 6), or choose integration BehindEdgeGateway.');
   }
+  const modules: [string, boolean, [string, unknown][]][] = [
+    ['antivirus', s.protection.antivirus.enabled, [['spec.protection.antivirus.actions.infected', s.protection.antivirus.actions.infected]]],
+    ['antispam', s.protection.antispam.enabled, [['spec.protection.antispam.actions.spam', s.protection.antispam.actions.spam]]],
+    ['contentFilter', s.protection.contentFilter.enabled, [['spec.protection.contentFilter.action', s.protection.contentFilter.action]]],
+  ];
+  for (const [name, enabled, actions] of modules) {
+    for (const [field, action] of actions) {
+      if (!enabled && action !== undefined) add('MGW107', 'Warning', field, `An action is set but ${name} is off, so it never applies: set spec.protection.${name}.enabled: true.`);
+    }
+  }
+  if (s.integration !== 'Direct' && !s.protection.antivirus.enabled) {
+    add('MGW108', 'Warning', 'spec.protection.antivirus.enabled', 'Behind an edge gateway the gateway is where mail is scanned, but anti-virus is off: enable it with a clamd address (KSMG keeps its modules on in this scheme).');
+  }
   if (s.integration !== 'Direct' && !s.relayHost) add('MGW105', 'Warning', 'spec.relayHost', 'Behind an edge gateway all outbound mail should go to the edge: set relayHost to it (KSMG step 2).');
   if (s.integration === 'Direct' && s.recipientVerification.mode === 'DoNotReject') add('MGW106', 'Warning', 'spec.recipientVerification.mode', 'As the MX, accepting unknown recipients means bouncing them later (backscatter): use RejectUnverified.');
   return out;
+}
+
+function hostBitsSet(cidr: string): boolean {
+  try {
+    const [addr, bits] = ipaddr.parseCIDR(cidr);
+    const network = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+    return network.toString() !== addr.toString() && bits < (addr.kind() === 'ipv4' ? 32 : 128);
+  } catch {
+    return false;
+  }
 }
 
 function prefixTooWide(cidr: string): boolean {
@@ -57,13 +81,46 @@ function prefixTooWide(cidr: string): boolean {
   return bits < 8;
 }
 
-export function lint(gateways: readonly MailGateway[], domains: readonly LocalDomain[], networks: readonly TrustedNetwork[]): Finding[] {
+/** Whether a next hop host names the gateway itself: its hostname or its own Services, or the address `mailgw up` listens on. */
+function pointsAtSelf(gw: MailGateway, hop: { host: string; port: number }, listen: { host: string; port: number } | undefined): boolean {
+  const host = hop.host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  if (gw.spec.hostname && host === gw.spec.hostname.toLowerCase().replace(/\.$/, '')) return true;
+  const ns = gw.metadata.namespace ?? 'default';
+  const names = objectNames(gw);
+  for (const svc of [names.service, names.headless]) {
+    if (host === svc || host === `${svc}.${ns}` || host.startsWith(`${svc}.${ns}.svc`) || host.endsWith(`.${svc}.${ns}.svc`) || host.includes(`.${svc}.${ns}.svc.`)) return true;
+  }
+  if (listen && hop.port === listen.port) {
+    const l = listen.host.toLowerCase();
+    if (host === l || host === 'localhost' && l.startsWith('127.')) return true;
+    if ((l === '0.0.0.0' || l === '::') && (host.startsWith('127.') || host === 'localhost' || host === '::1')) return true;
+  }
+  return false;
+}
+
+export interface LintOptions {
+  /** Where `mailgw up` listens: a LocalDomain routed there is a loop. */
+  listen?: { host: string; port: number } | undefined;
+}
+
+export function lint(gateways: readonly MailGateway[], domains: readonly LocalDomain[], networks: readonly TrustedNetwork[], options: LintOptions = {}): Finding[] {
   const out: Finding[] = gateways.flatMap(lintGateway);
   const gatewayKey = (ns: string | undefined, name: string) => `${ns ?? 'default'}/${name}`;
   const known = new Set(gateways.map((g) => gatewayKey(g.metadata.namespace, g.metadata.name)));
   for (const d of domains) {
     if (!known.has(gatewayKey(d.metadata.namespace, d.spec.gatewayRef.name))) {
       out.push({ code: 'MGW202', severity: 'Warning', object: ref('LocalDomain', d), field: 'spec.gatewayRef.name', message: `MailGateway ${d.spec.gatewayRef.name} does not exist in this namespace: the domain is not in effect.` });
+    }
+  }
+  for (const d of domains) {
+    const gw = gateways.find((g) => gatewayKey(g.metadata.namespace, g.metadata.name) === gatewayKey(d.metadata.namespace, d.spec.gatewayRef.name));
+    if (!gw) continue;
+    const object = ref('LocalDomain', d);
+    if (d.spec.routing && pointsAtSelf(gw, d.spec.routing, options.listen)) {
+      out.push({ code: 'MGW205', severity: 'Error', object, field: 'spec.routing.host', message: `${d.spec.routing.host}:${d.spec.routing.port} is the gateway itself: mail for ${d.spec.domain} would loop. Route it to the internal mail server.` });
+    }
+    if (!d.spec.routing && gw.spec.integration !== 'Direct' && gw.spec.relayHost) {
+      out.push({ code: 'MGW206', severity: 'Warning', object, field: 'spec.routing', message: `No routing: mail for ${d.spec.domain} goes to relayHost ${gw.spec.relayHost.host}, the edge gateway, which sends it back (a loop). Set routing to the internal mail server.` });
     }
   }
   const byDomain = new Map<string, LocalDomain[]>();
@@ -84,6 +141,9 @@ export function lint(gateways: readonly MailGateway[], domains: readonly LocalDo
     }
     n.spec.cidrs.forEach((c, i) => {
       const cidr = normalizeCidr(c)!;
+      if (c.includes('/') && hostBitsSet(c)) {
+        out.push({ code: 'MGW207', severity: 'Warning', object, field: `spec.cidrs[${i}]`, message: `${c} has host bits set: it means ${cidr}. Write the network address, or /32 (/128) for one host.` });
+      }
       if (prefixTooWide(cidr)) out.push({ code: 'MGW201', severity: 'Error', object, field: `spec.cidrs[${i}]`, message: `${c} trusts a prefix shorter than /8 (an open relay): list your own networks only.` });
     });
     const gw = gateways.find((g) => gatewayKey(g.metadata.namespace, g.metadata.name) === gatewayKey(n.metadata.namespace, n.spec.gatewayRef.name));

@@ -4,7 +4,7 @@
  * and `mailgw up`/`render`/`validate` all go through it.
  */
 import type { GatewayConfig, LocalDomain, MailGateway, TrustedNetwork } from '../api/index.ts';
-import { lint, type Finding } from './lint.ts';
+import { lint, type Finding, type LintOptions } from './lint.ts';
 import { belongsTo, renderGatewayConfig, type RenderOptions } from './render-gateway-config.ts';
 import { renderObjects } from './render-objects.ts';
 
@@ -14,8 +14,8 @@ export interface Rendered {
   findings: Finding[];
 }
 
-export function render(gw: MailGateway, domains: readonly LocalDomain[], networks: readonly TrustedNetwork[], options: RenderOptions = {}): Rendered {
+export function render(gw: MailGateway, domains: readonly LocalDomain[], networks: readonly TrustedNetwork[], options: RenderOptions & LintOptions = {}): Rendered {
   const mine = { domains: domains.filter((d) => belongsTo(gw, d)), networks: networks.filter((n) => belongsTo(gw, n)) };
   const gatewayConfig = renderGatewayConfig(gw, mine.domains, mine.networks, options);
-  return { gatewayConfig, objects: renderObjects(gw, gatewayConfig), findings: lint([gw], mine.domains, mine.networks) };
+  return { gatewayConfig, objects: renderObjects(gw, gatewayConfig), findings: lint([gw], mine.domains, mine.networks, { listen: options.listen }) };
 }

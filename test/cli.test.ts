@@ -139,7 +139,7 @@ describe('mailgw CLI', () => {
     assert.match(bad.stdout, /^error: MGW201 TrustedNetwork\/mail\/everyone: spec\.cidrs\[0\]: 0\.0\.0\.0\/0 trusts a prefix shorter than \/8/m);
     const json = JSON.parse(mailgw('validate', '-f', join(ROOT, 'examples/misconfigured'), '--output', 'json').stdout) as { errors: number; warnings: number; findings: { code: string }[] };
     assert.equal(json.errors, 4);
-    assert.equal(json.warnings, 7);
+    assert.equal(json.warnings, 9);
     assert.ok(json.findings.some((f) => f.code === 'MGW204'));
   });
 

@@ -39,6 +39,18 @@ export interface DeliveryContext {
   perDestinationLimit: number;
   connectTimeoutMs: number;
   metrics?: GatewayMetrics | undefined;
+  /** Whether address:port is one of this gateway's own SMTP listeners (a next hop there is a loop). */
+  isSelf?: ((address: string, port: number) => boolean) | undefined;
+}
+
+/** An envelope with a non-ASCII address needs a next hop that offers SMTPUTF8. */
+export function needsSmtputf8(from: string, to: readonly string[]): boolean {
+  const nonAscii = /[^\x00-\x7f]/;
+  return nonAscii.test(from) || to.some((a) => nonAscii.test(a));
+}
+
+function loopsBack(domain: string): Omit<Outcome, 'index'> {
+  return { status: 'failed', statusCode: '5.4.6', diagnostic: `mail for ${domain} loops back to myself` };
 }
 
 const MAX_HOPS = 5;
@@ -73,8 +85,10 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
   const resolved = await hopsFor(ctx, route);
   if ('outcome' in resolved) return all(resolved.outcome);
   let last: Omit<Outcome, 'index'> = { status: 'deferred', statusCode: '4.4.1', diagnostic: 'no next hop tried' };
+  const domain = env.rcptTo[indexes[0]!]!.domain;
   for (const hop of resolved.hops) {
     const remoteMta = `${hop.host}[${hop.address}]:${hop.port}`;
+    if (ctx.isSelf?.(hop.address, hop.port)) return all({ ...loopsBack(domain), remoteMta });
     const key = `${hop.address}:${hop.port}:${ctx.config.tls.outbound.mode}`;
     let conn = ctx.cache.take(key);
     if (!conn) {
@@ -85,6 +99,7 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
         });
       } catch (err) {
         const e = err as SmtpError;
+        if (e.code === 'ELOOP') return all({ ...loopsBack(domain), remoteMta });
         const tls = e.code === 'ETLS' || /STARTTLS|TLS/i.test(e.message);
         last = {
           status: 'deferred', statusCode: tls ? '4.7.5' : '4.4.1', remoteMta,
@@ -94,6 +109,11 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
       }
     }
     const rcpts = indexes.map((i) => env.rcptTo[i]!);
+    if (!conn.smtputf8 && needsSmtputf8(env.mailFrom, rcpts.map((r) => r.address))) {
+      // RFC 6531 section 3.2: a UTF-8 envelope is never downgraded or sent raw to a next hop without SMTPUTF8.
+      void ctx.cache.give(conn);
+      return all({ status: 'failed', statusCode: '5.6.7', diagnostic: `SMTPUTF8 is required, but was not offered by host ${remoteMta}`, remoteMta });
+    }
     try {
       const result = await conn.send({
         from: env.mailFrom,
@@ -123,6 +143,11 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
 }
 
 export async function deliverRecipients(ctx: DeliveryContext, msg: StoredMessage, indexes: number[]): Promise<Outcome[]> {
+  const hops = msg.envelope.hops ?? 0;
+  if (hops > ctx.config.limits.maxHops) {
+    // Never sent: the next hop would see a loop (a bounce or handed-over message that went round too often).
+    return indexes.map((index) => ({ index, status: 'failed', statusCode: '5.4.6', diagnostic: `Too many hops (${hops} Received/Delivered-To headers, limit ${ctx.config.limits.maxHops})` }));
+  }
   const groups = new Map<string, { route: Route; indexes: number[] }>();
   for (const i of indexes) {
     const route = routeFor(msg.envelope.rcptTo[i]!.domain, ctx.config, ctx.domains);

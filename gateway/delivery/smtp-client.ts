@@ -53,6 +53,13 @@ interface Internals {
   _getDsnRcptToArgs(): string;
 }
 
+/** The name a server gives in its EHLO (or HELO) reply: the first word after the code. */
+export function peerNameOf(reply: string | false | undefined): string | undefined {
+  if (!reply) return undefined;
+  const m = /^2\d\d[ -]([^\s]+)/.exec(reply);
+  return m ? m[1]!.toLowerCase().replace(/\.$/, '') : undefined;
+}
+
 const xtext = (s: string) => s.replace(/[^!-*,-<>-~]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
 export class OutboundConnection {
@@ -61,10 +68,13 @@ export class OutboundConnection {
   private dsnByRcpt = new Map<string, RcptDsn>();
   private idleTimer: NodeJS.Timeout | undefined;
   closed = false;
+  /** The next hop offered SMTPUTF8 in its EHLO reply (RFC 6531). */
+  readonly smtputf8: boolean;
 
   private constructor(key: string, conn: SMTPConnection) {
     this.key = key;
     this.conn = conn;
+    this.smtputf8 = /^250[ -]SMTPUTF8\b/im.test(conn.lastServerResponse || '');
     const internals = conn as unknown as Internals;
     internals._getDsnRcptToArgs = () => {
       if (!internals._supportedExtensions.includes('DSN')) return '';
@@ -81,6 +91,11 @@ export class OutboundConnection {
     });
   }
 
+  /**
+   * Connects, greets and (by policy) starts TLS. A next hop that answers
+   * EHLO with our own hostname is ourselves (a mail loop): rejected with
+   * code ELOOP before any transaction.
+   */
   static open(opts: { key: string; address: string; port: number; servername: string; helo: string; tls: TlsMode; timeoutMs: number }): Promise<OutboundConnection> {
     const conn = new SMTPConnection({
       host: opts.address,
@@ -101,6 +116,11 @@ export class OutboundConnection {
         conn.removeListener('error', fail);
         // Nagle would hold the end-of-data dot behind the body until the peer's delayed ACK (~40 ms per message).
         (conn as unknown as { _socket?: { setNoDelay?(on: boolean): void } })._socket?.setNoDelay?.(true);
+        const peerName = peerNameOf(conn.lastServerResponse);
+        if (peerName && peerName === opts.helo.toLowerCase()) {
+          conn.close();
+          return reject(new SmtpError(Object.assign(new Error(`the next hop greets as ${peerName}, our own hostname`), { code: 'ELOOP' })));
+        }
         if (opts.tls === 'Require' && !conn.secure) {
           conn.close();
           return reject(new SmtpError(Object.assign(new Error('TLS required but not established'), { code: 'ETLS' })));

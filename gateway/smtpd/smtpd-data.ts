@@ -14,8 +14,13 @@
  *   (or passes with a header, by policy). Rules with `backup` keep the
  *   original in the backup store.
  *
- * Errors: size over the limit → 552 5.3.4, nothing kept; any spool failure
- * → 452 4.3.1, never 250. One log line per message, one per verdict.
+ * Every message passes the normalizer on its way in (canonical CRLF, lines
+ * of at most 998 bytes, forged X-Mailgw-* and Authentication-Results removed,
+ * hops counted: inject/message-normalize.ts).
+ *
+ * Errors: size over the limit → 552 5.3.4, nothing kept; limits.maxHops
+ * Received/Delivered-To headers or more → 554 5.4.6 (a mail loop); any
+ * spool failure → 452 4.3.1, never 250. One log line per message, one per verdict.
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { newQueueId } from '../queue-id.ts';
@@ -24,6 +29,7 @@ import { editMessage } from '../protection/message-edit.ts';
 import { scanMessage, scanningEnabled } from '../protection/scan-message.ts';
 import { decide, type Verdict } from '../protection/verdict.ts';
 import { SpoolError } from '../spool/spool.ts';
+import { MessageNormalizer } from '../inject/message-normalize.ts';
 import type { Envelope, EnvelopeRecipient } from '../spool/spool-types.ts';
 import { receivedHeader } from './received-header.ts';
 import { replies } from './replies.ts';
@@ -31,7 +37,7 @@ import { stateOf, type Transaction } from './session.ts';
 
 type Args = Record<string, unknown>;
 
-function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string, id: string, rcptTo: EnvelopeRecipient[]): Omit<Envelope, 'size' | 'crc'> {
+function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string, id: string, rcptTo: EnvelopeRecipient[], hops: number): Omit<Envelope, 'size' | 'crc'> {
   const mailArgs = ((session.envelope.mailFrom ? session.envelope.mailFrom.args : undefined) || {}) as Args;
   const dsn = session.envelope.dsn as { ret?: string; envid?: string } | undefined;
   return {
@@ -48,6 +54,7 @@ function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string,
       ...(mailArgs.SIZE ? { size: Number(mailArgs.SIZE) } : {}),
     },
     rcptTo,
+    hops,
   };
 }
 
@@ -92,19 +99,26 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   if (writer) {
     void writer.write(Buffer.concat([received, Buffer.from(infoHeaders(rt, singleRule, 'Skip', undefined), 'latin1')]));
   }
+  // Canonical line ends and lengths, forged verdict headers removed, hops counted (inject/message-normalize.ts).
+  const normalizer = new MessageNormalizer(cfg.hostname);
   let bytes = 0;
   let tooBig = false;
+  const keep = async (out: Buffer) => {
+    if (out.length === 0) return;
+    if (writer) {
+      const wait = writer.write(out);
+      if (wait) await wait;
+    } else chunks.push(out);
+  };
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     bytes += chunk.length;
     if (tooBig || (limit > 0 && bytes > limit)) {
       tooBig = true;
       continue; // read to the end, keep nothing
     }
-    if (writer) {
-      const wait = writer.write(chunk);
-      if (wait) await wait;
-    } else chunks.push(chunk);
+    await keep(normalizer.push(chunk));
   }
+  if (!tooBig) await keep(normalizer.end());
   const base = { event: 'message', sid: session.id, qid: tx.qid, client: state.client, from: tx.mailFrom, to: tx.recipients.map((r) => r.address), size: bytes };
   if (tooBig || stream.sizeExceeded) {
     writer?.abort();
@@ -113,6 +127,15 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
     rt.logger.info({ ...base, code: 552, reply: reply.message }, 'message refused: too big');
     throw reply;
   }
+  if (normalizer.hops >= cfg.limits.maxHops) {
+    writer?.abort();
+    const reply = replies.tooManyHops();
+    rt.metrics.messages.inc({ outcome: 'rejected', reason: 'hops', rule: '' });
+    rt.logger.warn({ ...base, code: 554, hops: normalizer.hops, maxHops: cfg.limits.maxHops, reply: reply.message }, 'message refused: too many hops (mail loop)');
+    throw reply;
+  }
+  if (normalizer.removed.length > 0) rt.logger.info({ event: 'forged-headers', sid: session.id, qid: tx.qid, removed: normalizer.removed }, 'header fields claiming our verdicts removed');
+  const hops = normalizer.hops + 1; // with our own Received
   const fail = (err: unknown) => {
     const reply = replies.spoolFailed();
     rt.metrics.messages.inc({ outcome: 'tempfail', reason: 'spool', rule: '' });
@@ -122,7 +145,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
 
   if (writer) {
     try {
-      const stored = await writer.commit(envelopeOf(session, tx, state.client, tx.qid, tx.recipients));
+      const stored = await writer.commit(envelopeOf(session, tx, state.client, tx.qid, tx.recipients, hops));
       rt.queue.enqueue(stored);
     } catch (err) {
       writer.abort();
@@ -185,14 +208,14 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
       });
       const id = first ? tx.qid : newQueueId();
       first = false;
-      await store(rt, bytesOut, envelopeOf(session, tx, state.client, id, rs));
+      await store(rt, bytesOut, envelopeOf(session, tx, state.client, id, rs, hops));
       if (id !== tx.qid) rt.logger.info({ event: 'split', qid: tx.qid, splitQid: id, rule: name, to: rs.map((r) => r.address) }, 'recipients with another outcome queued separately');
     }
   } catch (err) {
     throw fail(err);
   }
   if (rejected.length > 0 && cfg.protection.ndrAfterSession) {
-    const env = { ...envelopeOf(session, tx, state.client, tx.qid, tx.recipients), size: original.length, crc: 0 };
+    const env = { ...envelopeOf(session, tx, state.client, tx.qid, tx.recipients, hops), size: original.length, crc: 0 };
     await rt.queue.bounce(env, original, rejected.map((r) => ({
       address: r.address, orcpt: r.dsn?.orcpt,
       state: { status: 'failed' as const, statusCode: '5.7.1', diagnostic: `Message refused by policy: ${verdict?.reasons.join('; ') ?? ''}` },

@@ -28,6 +28,8 @@ export interface Envelope {
   mailFrom: string;
   mailParams: { body?: string; smtputf8?: boolean; ret?: string; envid?: string; size?: number };
   rcptTo: EnvelopeRecipient[];
+  /** Received/Delivered-To header fields of the message as stored (ours included): loop detection at delivery. Absent in messages queued by older versions. */
+  hops?: number;
   /** Bytes of the message as stored (with the gateway's Received header). */
   size: number;
   /** CRC-32 of the stored message bytes. */

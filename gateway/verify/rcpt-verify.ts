@@ -36,11 +36,14 @@ export class RecipientVerifier {
   private readonly config: GatewayConfig;
   private readonly resolver: Resolver;
   private readonly now: () => number;
+  /** Whether a next hop is this gateway's own listener: a callout there would call itself. */
+  private readonly isSelf: (address: string, port: number) => boolean;
 
-  constructor(config: GatewayConfig, resolver: Resolver, now: () => number = Date.now) {
+  constructor(config: GatewayConfig, resolver: Resolver, now: () => number = Date.now, isSelf: (address: string, port: number) => boolean = () => false) {
     this.config = config;
     this.resolver = resolver;
     this.now = now;
+    this.isSelf = isSelf;
   }
 
   async verify(address: string, entry: LocalDomainEntry): Promise<VerifyOutcome> {
@@ -81,6 +84,7 @@ export class RecipientVerifier {
     let lastError = '';
     for (const hop of hops.slice(0, 3)) {
       const nextHop = `${hop.host}[${hop.address}]:${hop.port}`;
+      if (this.isSelf(hop.address, hop.port)) return { result: replies.unverified(address, `mail for ${domain} loops back to myself`), cached: false, nextHop };
       try {
         const r = await probeRecipient(hop.address, hop.port, address, { helo: this.config.hostname, timeoutMs: rv.timeoutMs });
         const detail = `${nextHop} said: ${r.code} ${r.text}`;

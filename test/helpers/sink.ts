@@ -27,6 +27,10 @@ export interface SinkOptions {
   dataDelayMs?: number;
   tls?: { key: Buffer; cert: Buffer };
   dsn?: boolean;
+  /** Offer SMTPUTF8 (default true). */
+  smtputf8?: boolean;
+  /** The name in the greeting and EHLO reply (default: the machine's hostname). */
+  name?: string;
 }
 
 export interface Sink {
@@ -61,6 +65,8 @@ export async function startSink(o: SinkOptions = {}): Promise<Sink> {
     disabledCommands: o.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     hideSTARTTLS: !o.tls,
     hideDSN: o.dsn === false,
+    hideSMTPUTF8: o.smtputf8 === false,
+    ...(o.name ? { name: o.name } : {}),
     ...(o.tls ? { key: o.tls.key, cert: o.tls.cert } : {}),
     onConnect(_s, cb) {
       sink.connections++;

@@ -1,0 +1,44 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { localDomain, mailGateway, trustedNetwork } from '../api/index.ts';
+import { lint } from './lint.ts';
+
+const meta = (name: string) => ({ name, namespace: 'mail' });
+const gw = (spec: Record<string, unknown>) => mailGateway.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: meta('gw'), spec });
+const domain = (name: string, spec: Record<string, unknown>) => localDomain.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: meta(name), spec: { gatewayRef: { name: 'gw' }, ...spec } });
+const codes = (f: { code: string; field: string }[]) => f.map((x) => `${x.code} ${x.field}`);
+
+describe('lint: loops, modules, networks', () => {
+  it('MGW205: a LocalDomain routed to the gateway itself (hostname, its Service, the listen address)', () => {
+    const g = gw({ hostname: 'mx.corp.test', protection: { antivirus: { enabled: true } } });
+    const self = [
+      domain('a', { domain: 'a.test', routing: { host: 'MX.corp.test', port: 25 } }),
+      domain('b', { domain: 'b.test', routing: { host: 'gw-smtp.mail.svc.cluster.local', port: 25 } }),
+      domain('c', { domain: 'c.test', routing: { host: 'gw-smtp.mail', port: 25 } }),
+      domain('d', { domain: 'd.test', routing: { host: '127.0.0.1', port: 2525 } }),
+    ];
+    const f = lint([g], self, [], { listen: { host: '127.0.0.1', port: 2525 } }).filter((x) => x.code === 'MGW205');
+    assert.deepEqual(f.map((x) => x.object), ['LocalDomain/mail/a', 'LocalDomain/mail/b', 'LocalDomain/mail/c', 'LocalDomain/mail/d']);
+    assert.ok(f.every((x) => x.severity === 'Error'));
+    const fine = lint([g], [domain('e', { domain: 'e.test', routing: { host: '127.0.0.1', port: 2527 } })], [], { listen: { host: '127.0.0.1', port: 2525 } });
+    assert.deepEqual(fine.filter((x) => x.code === 'MGW205'), []);
+  });
+
+  it('MGW206: behind an edge, a LocalDomain without routing goes to the edge', () => {
+    const g = gw({ integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, protection: { antivirus: { enabled: true } } });
+    assert.deepEqual(codes(lint([g], [domain('a', { domain: 'a.test' })], [])), ['MGW206 spec.routing']);
+    assert.deepEqual(lint([gw({ protection: { antivirus: { enabled: true } } })], [domain('a', { domain: 'a.test' })], []).filter((x) => x.code === 'MGW206'), []);
+  });
+
+  it('MGW107/MGW108: actions for a module that is off; behind an edge without anti-virus', () => {
+    const g = gw({ integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, protection: { antivirus: { actions: { infected: 'Delete' } }, contentFilter: { action: 'Delete' } } });
+    assert.deepEqual(codes(lint([g], [], [])), ['MGW107 spec.protection.antivirus.actions.infected', 'MGW107 spec.protection.contentFilter.action', 'MGW108 spec.protection.antivirus.enabled']);
+  });
+
+  it('MGW207: a trusted network with host bits set', () => {
+    const n = trustedNetwork.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: meta('n'), spec: { gatewayRef: { name: 'gw' }, cidrs: ['10.1.2.3/8', '10.0.0.0/8', '192.0.2.7', '2001:db8::1/64'] } });
+    const f = lint([gw({ protection: { antivirus: { enabled: true } } })], [], [n]).filter((x) => x.code === 'MGW207');
+    assert.deepEqual(f.map((x) => x.field), ['spec.cidrs[0]', 'spec.cidrs[3]']);
+    assert.match(f[0]!.message, /means 10\.0\.0\.0\/8/);
+  });
+});
