@@ -12,6 +12,11 @@
  *   trusted networks and load balancers' health checks.
  * - A client that is not a trusted load balancer and opens with a PROXY
  *   header is refused and disconnected.
+ * - Error and junk-command limits (Postfix smtpd_hard_error_limit and
+ *   smtpd_junk_command_limit): after limits.maxErrors 4xx/5xx replies, or
+ *   limits.maxJunkCommands NOOP/RSET/VRFY/HELP, the session gets 421 4.7.0
+ *   and is closed. Refusals that smtp-server decides itself (early talker,
+ *   SIZE over the limit at MAIL FROM, syntax) are logged with their reason.
  */
 import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -40,6 +45,9 @@ export interface ConnectionPolicy {
 
 class GatewayConnection extends SMTPConnection {
   private readonly policy: ConnectionPolicy;
+  private errors = 0;
+  private junk = 0;
+  private limitHit = false;
 
   constructor(server: SMTPServer, socket: Socket, policy: ConnectionPolicy) {
     super(server, socket, {
@@ -57,8 +65,61 @@ class GatewayConnection extends SMTPConnection {
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
-    if (typeof data === 'string' && ENHANCED_PREFIX.test(data)) return super.send(code, data, false);
-    super.send(code, data, context);
+    const ours = typeof data === 'string' && ENHANCED_PREFIX.test(data);
+    if (ours) super.send(code, data, false);
+    else super.send(code, data, context);
+    if (code < 400 || this.limitHit) return;
+    const rt = this.policy.runtime;
+    if (!ours) {
+      // Decided inside smtp-server, so no stage logged it.
+      const text = Array.isArray(data) ? data.join(' ') : (data ?? '');
+      const reason = /talk too soon/i.test(text) ? 'early-talker' : code === 552 ? 'size' : /HTTP/.test(text) ? 'http' : /shutting down/i.test(text) ? 'shutdown' : code >= 500 ? 'syntax' : 'other';
+      rt.logger.info({ event: 'refused', sid: this.id, client: this.policy.remoteAddress, command: context || undefined, code, reason, reply: text }, `refused: ${reason} (${code} ${text})`);
+    }
+    if (code === 421) return;
+    this.errors++;
+    const max = rt.config.limits.maxErrors;
+    if (max > 0 && this.errors >= max) this.tooMany('errors', `${this.errors} errors`);
+  }
+
+  /** Closes the session after the error or junk-command limit: 421 4.7.0, one log line, a metric. */
+  private tooMany(limit: 'errors' | 'junk', what: string): void {
+    this.limitHit = true;
+    const rt = this.policy.runtime;
+    rt.metrics.sessionLimits.inc({ limit });
+    rt.logger.warn({ event: 'session-limit', sid: this.id, client: this.policy.remoteAddress, limit, errors: this.errors, junk: this.junk }, `session closed: too many ${limit === 'errors' ? 'errors' : 'junk commands'} (${what})`);
+    super.send(421, `4.7.0 ${rt.config.hostname} Error: too many ${limit === 'errors' ? 'errors' : 'junk commands'}`, false);
+  }
+
+  /** NOOP, RSET, VRFY and HELP count as junk commands. */
+  private junkCommand(): boolean {
+    this.junk++;
+    const max = this.policy.runtime.config.limits.maxJunkCommands;
+    if (max > 0 && this.junk > max) {
+      this.tooMany('junk', `${this.junk} junk commands`);
+      return true;
+    }
+    return false;
+  }
+
+  override handler_NOOP(command: Buffer, callback: () => void): void {
+    if (this.junkCommand()) return callback();
+    super.handler_NOOP(command, callback);
+  }
+
+  override handler_RSET(command: Buffer, callback: () => void): void {
+    if (this.junkCommand()) return callback();
+    super.handler_RSET(command, callback);
+  }
+
+  override handler_VRFY(command: Buffer, callback: () => void): void {
+    if (this.junkCommand()) return callback();
+    super.handler_VRFY(command, callback);
+  }
+
+  override handler_HELP(command: Buffer, callback: () => void): void {
+    if (this.junkCommand()) return callback();
+    super.handler_HELP(command, callback);
   }
 
   override init(): void {
