@@ -16,15 +16,24 @@ export interface ScanInput {
   message: Buffer;
   ip: string;
   helo: string;
+  /** The client is in a trusted network: sender authentication is for mail from outside and is skipped (Postfix permit_mynetworks first). */
+  trusted: boolean;
+  /** The host anti-spam should judge when the client is a relay we trust (the edge): from the Received headers (received-origin.ts). */
+  origin?: { ip: string; helo: string } | undefined;
   sender: string;
   recipients: string[];
   qid: string;
 }
 
-export function scanningEnabled(c: GatewayConfig): boolean {
+/** Sender authentication applies: some check on, and the client is not in a trusted network. */
+export function authenticationApplies(c: GatewayConfig, trusted: boolean): boolean {
   const a = c.authentication;
+  return !trusted && (a.spf || a.dkim || a.dmarc);
+}
+
+export function scanningEnabled(c: GatewayConfig, trusted = false): boolean {
   const p = c.protection;
-  return a.spf || a.dkim || a.dmarc || p.antivirus.enabled || p.antispam.enabled || p.contentFilter.enabled;
+  return authenticationApplies(c, trusted) || p.antivirus.enabled || p.antispam.enabled || p.contentFilter.enabled;
 }
 
 export type ScanObserver = (scanner: 'clamd' | 'rspamd' | 'mailauth' | 'content', seconds: number, failed: boolean) => void;
@@ -41,9 +50,9 @@ export async function scanMessage(c: GatewayConfig, resolver: Resolver, s: ScanI
   const a = c.authentication;
   const root: MimePart = parseMime(s.message);
   const [auth, av, spam, content] = await Promise.all([
-    a.spf || a.dkim || a.dmarc ? timed('mailauth', observe, () => checkAuthentication(s.message, { ip: s.ip, helo: s.helo, sender: s.sender, hostname: c.hostname, resolver, config: a }), (r) => r.error !== undefined) : undefined,
+    authenticationApplies(c, s.trusted) ? timed('mailauth', observe, () => checkAuthentication(s.message, { ip: s.ip, helo: s.helo, sender: s.sender, hostname: c.hostname, resolver, config: a }), (r) => r.error !== undefined) : undefined,
     p.antivirus.enabled ? timed('clamd', observe, () => scanWithClamd(p.antivirus.clamd, s.message, { timeoutMs: p.antivirus.timeoutMs, maxScanSize: p.antivirus.maxScanSize }), (r) => r.status === 'error') : undefined,
-    p.antispam.enabled ? timed('rspamd', observe, () => scanWithRspamd(p.antispam.rspamd, s.message, { ip: s.ip, helo: s.helo, from: s.sender, rcpts: s.recipients, qid: s.qid, hostname: c.hostname }, p.antispam.timeoutMs), (r) => r.status === 'error') : undefined,
+    p.antispam.enabled ? timed('rspamd', observe, () => scanWithRspamd(p.antispam.rspamd, s.message, { ip: s.origin?.ip ?? s.ip, helo: s.origin?.helo ?? s.helo, from: s.sender, rcpts: s.recipients, qid: s.qid, hostname: c.hostname }, p.antispam.timeoutMs), (r) => r.status === 'error') : undefined,
     p.contentFilter.enabled ? timed('content', observe, () => checkContent(s.message, root, p.contentFilter), () => false) : undefined,
   ]);
   const report: ScanReport = { auth, av, spam, content };

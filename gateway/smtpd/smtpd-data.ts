@@ -30,6 +30,7 @@ import { scanMessage, scanningEnabled } from '../protection/scan-message.ts';
 import { decide, type Verdict } from '../protection/verdict.ts';
 import { SpoolError } from '../spool/spool.ts';
 import { MessageNormalizer } from '../inject/message-normalize.ts';
+import { originOf } from '../protection/received-origin.ts';
 import type { Envelope, EnvelopeRecipient } from '../spool/spool-types.ts';
 import { receivedHeader } from './received-header.ts';
 import { replies } from './replies.ts';
@@ -89,7 +90,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
     ...(tx.recipients.length === 1 ? { recipient: tx.recipients[0]!.address } : {}), date: new Date(),
   }), 'utf8');
   const rules = (r: EnvelopeRecipient) => r.rule ?? { name: 'default', mode: 'Scan' as const, backup: false };
-  const scan = scanningEnabled(cfg) && tx.recipients.some((r) => rules(r).mode === 'Scan');
+  const scan = scanningEnabled(cfg, state.trusted) && tx.recipients.some((r) => rules(r).mode === 'Scan');
   const buffered = scan || tx.recipients.some((r) => rules(r).mode === 'Delete' || rules(r).backup);
   const singleRule = rules(tx.recipients[0]!).name;
 
@@ -160,8 +161,11 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
 
   // Verdict first, then carry it out per rule group.
   const original = Buffer.concat([received, ...chunks]);
+  // Behind an edge gateway the client is the edge: anti-spam judges the host the edge received the mail from.
+  const behindEdge = cfg.integration !== 'Direct';
   const verdict = scan ? decide(await scanMessage(cfg, rt.resolver, {
     message: original, ip: state.client, helo: session.hostNameAppearsAs || '', sender: tx.mailFrom, recipients: tx.recipients.map((r) => r.address), qid: tx.qid,
+    trusted: state.trusted, origin: behindEdge && !state.trusted ? originOf(original, (ip) => ip === state.client || rt.trusted.contains(ip)) : undefined,
   }, (scanner, seconds, failed) => {
     rt.metrics.scannerSeconds.observe({ scanner }, seconds);
     if (failed) rt.metrics.scannerErrors.inc({ scanner });

@@ -21,6 +21,8 @@ export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-E
 
 export interface Daemon {
   address: string;
+  /** rspamd's controller (history of scans, e.g. which client address it judged). */
+  controller?: string;
   stop(): Promise<void>;
   restart(): Promise<void>;
 }
@@ -108,5 +110,5 @@ export async function startRspamd(dnsServer?: string): Promise<Daemon | undefine
     await until('rspamd', async () => (await fetch(`http://127.0.0.1:${normal}/ping`, { signal: AbortSignal.timeout(500) })).ok, 90_000);
   };
   await start();
-  return { address: `http://127.0.0.1:${normal}`, stop: () => killGroup(proc), restart: start };
+  return { address: `http://127.0.0.1:${normal}`, controller: `http://127.0.0.1:${controller}`, stop: () => killGroup(proc), restart: start };
 }

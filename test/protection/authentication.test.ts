@@ -44,6 +44,8 @@ describe('sender authentication (mailauth + DNS on loopback)', () => {
         ['_dmarc.dmarc.test', 'v=DMARC1; p=reject'],
         ['s1._domainkey.dkim.test', `v=DKIM1; k=rsa; p=${pub}`],
         ['dkim.test', 'v=spf1 ip4:127.0.0.2 -all'],
+        ['corp.test', 'v=spf1 ip4:192.0.2.25 -all'],
+        ['_dmarc.corp.test', 'v=DMARC1; p=reject'],
       ],
     });
     internal = await startSink();
@@ -132,6 +134,36 @@ describe('sender authentication (mailauth + DNS on loopback)', () => {
       assert.doesNotMatch(raw, /smtp\.mailfrom=ceo@corp\.test/);
       assert.match(raw, /^Authentication-Results: other\.example; spf=none/m);
       assert.match(raw, /^Authentication-Results: mx\.gateway\.test;[\s\S]*spf=fail/m);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('mail from a trusted network skips sender authentication (its own users sending out); outside senders are still checked', async (t) => {
+    if (skip(t)) return;
+    const gw = await startGateway(buildConfig({
+      spec: {
+        integration: 'Direct', recipientVerification: { mode: 'DoNotReject' }, tls: { outbound: { mode: 'None' } },
+        authentication: { spf: true, dkim: true, dmarc: true, action: 'Reject', applyDmarcPolicy: true },
+        resolver: { servers: [dns!.server], timeout: '2s' },
+      },
+      domains: ['corp.test'],
+      networks: ['127.0.0.3/32'],
+    }));
+    try {
+      // corp.test's SPF lists only its public egress address; the internal server sending out is 127.0.0.3.
+      const c = await SmtpDialog.open(gw.port, '127.0.0.3');
+      await c.begin('alice@corp.test', 'internal.corp.test');
+      assert.equal((await c.cmd('RCPT TO:<partner@outside.test>')).code, 250);
+      assert.equal((await c.cmd('DATA')).code, 354);
+      const r = await c.cmd(`${message('alice@corp.test', 'outbound', 'hello partner').toString('latin1').replace(/\r\n$/, '')}\r\n.`);
+      c.close();
+      assert.equal(r.code, 250, r.text);
+      assert.ok(!gw.log.find((l) => l.event === 'verdict' && JSON.stringify(l).includes('spf=fail')), 'not judged by SPF');
+      // The same sender from outside the trusted networks is a forgery of corp.test.
+      const forged = await deliver(gw.port, 'alice@corp.test', message('alice@corp.test', 'forged', 'hello'));
+      assert.equal(forged.code, 554);
+      assert.match(forged.text, /spf=fail/);
     } finally {
       await gw.close();
     }
