@@ -208,7 +208,7 @@ export const mailGatewaySpec = z.strictObject({
     retention: duration.default('720h').describe('How long an entry is kept.'),
   }).prefault({}).describe('The backup store (on the spool volume).'),
   replicas: z.number().int().min(0).max(100).default(2).describe('Number of gateway pods.'),
-  image: z.string().min(1).max(512).default(DEFAULT_IMAGE).describe('Container image of the gateway.'),
+  image: z.string().min(1).max(512).optional().describe(`Container image of the gateway. Default: the operator's own image (its --gateway-image flag, which the Helm chart sets from image.repository and image.tag), else ${DEFAULT_IMAGE}.`),
   resources: freeForm('Compute resources of the gateway container (Kubernetes ResourceRequirements).').optional(),
   service: z
     .strictObject({

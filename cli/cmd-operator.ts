@@ -20,7 +20,7 @@ function duration(flag: string, value: string | undefined, fallback: string): nu
   return ms;
 }
 
-export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence'] as const;
+export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image'] as const;
 
 export async function cmdOperator(argv: string[]): Promise<number> {
   const args = parseArgs(argv, OPERATOR_FLAGS);
@@ -38,6 +38,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     resyncMs: duration('resync', args.flags.get('resync'), '10m'),
     watchSilenceMs: duration('watch-silence', args.flags.get('watch-silence'), '5m'),
     metricsHost: metrics.host, metricsPort: metrics.port,
+    gatewayImage: args.flags.get('gateway-image') ?? process.env.MAILGW_GATEWAY_IMAGE,
   });
   await operator.start();
   const addr = operator.metricsAddress;

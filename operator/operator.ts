@@ -27,6 +27,8 @@ export interface OperatorOptions {
   metricsHost?: string;
   metricsPort?: number;
   concurrency?: number;
+  /** Image for gateway pods whose MailGateway sets no spec.image (the chart passes the operator's own). */
+  gatewayImage?: string | undefined;
 }
 
 const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=mailgw-operator';
@@ -147,7 +149,7 @@ export class Operator {
   private async reconcileKey(key: string): Promise<void> {
     const end = this.metrics.duration.startTimer();
     try {
-      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date() }, key);
+      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date(), gatewayImage: this.o.gatewayImage }, key);
       if (degraded === undefined) this.metrics.degraded.remove({ gateway: key });
       else this.metrics.degraded.set({ gateway: key }, degraded ? 1 : 0);
       this.metrics.reconciles.inc({ result: 'ok' });

@@ -41,6 +41,8 @@ export interface ReconcileContext {
   view: ClusterView;
   logger: Logger;
   now: () => Date;
+  /** Image for gateway pods whose MailGateway sets no spec.image. */
+  gatewayImage?: string | undefined;
 }
 
 const metaOf = (o: Obj) => (o.metadata ?? {}) as { name: string; namespace?: string; generation?: number; uid?: string; annotations?: Record<string, string> };
@@ -118,7 +120,7 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   let findings: Finding[] = [];
   if (gwParsed.success) {
     const gw: MailGateway = gwParsed.data;
-    rendered = render(gw, domains.flatMap((d) => (d.parsed ? [d.parsed] : [])), networks.flatMap((n) => (n.parsed ? [n.parsed] : [])));
+    rendered = render(gw, domains.flatMap((d) => (d.parsed ? [d.parsed] : [])), networks.flatMap((n) => (n.parsed ? [n.parsed] : [])), { gatewayImage: ctx.gatewayImage });
     findings = rendered.findings;
     const errors = findings.filter((f) => f.severity === 'Error');
     if (errors.length > 0) invalidReasons.push(...errors.map((f) => `${f.code} ${f.object} ${f.field}: ${f.message}`));

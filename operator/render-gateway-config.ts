@@ -15,6 +15,8 @@ import { presetFor } from './integration-presets.ts';
 export interface RenderOptions {
   /** Directory where the certificate Secret is mounted (tls.crt, tls.key, ca.crt). */
   tlsDir?: string;
+  /** The gateway image when spec.image is absent (the operator's --gateway-image). */
+  gatewayImage?: string | undefined;
 }
 
 const DEFAULT_TLS_DIR = '/etc/mailgw/tls';

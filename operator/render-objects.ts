@@ -15,7 +15,7 @@
  * the operator creates it once with a random token (handoverSecret below).
  */
 import { createHash } from 'node:crypto';
-import type { GatewayConfig, MailGateway } from '../api/index.ts';
+import { DEFAULT_IMAGE, type GatewayConfig, type MailGateway } from '../api/index.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -71,7 +71,7 @@ function quantity(v: number | string): string {
   return typeof v === 'number' ? String(v) : v;
 }
 
-export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
+export function renderObjects(gw: MailGateway, config: GatewayConfig, defaultImage = DEFAULT_IMAGE): Obj[] {
   const spec = gw.spec;
   const names = objectNames(gw);
   const hash = configHash(config);
@@ -149,7 +149,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig): Obj[] {
           ...(spec.topologySpreadConstraints ? { topologySpreadConstraints: spec.topologySpreadConstraints } : {}),
           containers: [{
             name: 'gateway',
-            image: spec.image,
+            image: spec.image ?? defaultImage,
             args: [
               'gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`,
               '--handover-listen', `0.0.0.0:${HANDOVER_PORT}`, '--handover-token-file', `${HANDOVER_DIR}/token`, '--handover-statefulset', names.statefulSet,

@@ -78,3 +78,10 @@ it('lets a gateway pod read its own StatefulSet and nothing else, and hand its q
   const seconds = (d: string) => Number(d.replace(/s$/, ''));
   assert.ok(10 + seconds(flag('--handover-drain')) + seconds(flag('--handover-time')) <= pod.terminationGracePeriodSeconds);
 });
+
+it('gateway pods run the operator\'s image unless spec.image says otherwise', () => {
+  const image = (spec: Obj, gatewayImage?: string) => find(render(gw(spec), [], [], { gatewayImage }).objects as Obj[], 'StatefulSet').spec.template.spec.containers[0].image;
+  assert.equal(image({}, 'registry.example/mailgw:1.2.3'), 'registry.example/mailgw:1.2.3');
+  assert.equal(image({ image: 'mine/gw:9' }, 'registry.example/mailgw:1.2.3'), 'mine/gw:9');
+  assert.equal(image({}), 'mailgw/mailgw:0.1.0', 'rendered from files (no operator): the release default');
+});

@@ -17,5 +17,5 @@ export interface Rendered {
 export function render(gw: MailGateway, domains: readonly LocalDomain[], networks: readonly TrustedNetwork[], options: RenderOptions & LintOptions = {}): Rendered {
   const mine = { domains: domains.filter((d) => belongsTo(gw, d)), networks: networks.filter((n) => belongsTo(gw, n)) };
   const gatewayConfig = renderGatewayConfig(gw, mine.domains, mine.networks, options);
-  return { gatewayConfig, objects: renderObjects(gw, gatewayConfig), findings: lint([gw], mine.domains, mine.networks, { listen: options.listen }) };
+  return { gatewayConfig, objects: renderObjects(gw, gatewayConfig, options.gatewayImage), findings: lint([gw], mine.domains, mine.networks, { listen: options.listen }) };
 }

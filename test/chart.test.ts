@@ -83,6 +83,8 @@ describe('Helm chart', () => {
     const dep = objs.find((o) => o.kind === 'Deployment')!;
     assert.equal(dep.spec.replicas, 3);
     assert.equal(dep.spec.template.spec.containers[0].image, 'registry.example/mailgw:1.2.3');
+    const args = dep.spec.template.spec.containers[0].args as string[];
+    assert.equal(args[args.indexOf('--gateway-image') + 1], 'registry.example/mailgw:1.2.3', 'gateway pods default to the operator\'s image');
     assert.deepEqual(dep.spec.template.spec.nodeSelector, { 'kubernetes.io/os': 'linux' });
     assert.equal(dep.spec.template.metadata.annotations['example.com/team'], 'mail');
     const dash = objs.find((o) => o.kind === 'ConfigMap')!;
