@@ -9,6 +9,12 @@ const sources = new URL('../cli/main.ts', import.meta.url);
 const useSources = existsSync(sources) && !import.meta.url.includes('/node_modules/');
 const { main } = await import(useSources ? '../cli/main.ts' : '../dist/cli/main.js');
 
+// `mailgw validate ... | head`: a reader that goes away is not an error.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

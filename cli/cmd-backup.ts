@@ -25,8 +25,10 @@ function call(socketPath: string, method: string, path: string): Promise<{ statu
   });
 }
 
+export const BACKUP_FLAGS = ['state-dir', 'output', 'to'] as const;
+
 export async function cmdBackup(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['state-dir', 'output', 'to']);
+  const args = parseArgs(argv, BACKUP_FLAGS);
   const [action, id] = args.positionals;
   const socketPath = adminSocketPath(resolve(args.flags.get('state-dir') ?? process.env.MAILGW_STATE_DIR ?? '/var/spool/mailgw'));
   const ask = async (method: string, path: string) => {

@@ -59,11 +59,13 @@ async function handoverFlags(flags: Map<string, string>): Promise<{ listen: { ho
   return { listen: parseListen(listen), token, mode, drainMs: duration('handover-drain', '20s'), handoverMs: duration('handover-time', '60s') };
 }
 
+export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address',
+    'handover-listen', 'handover-token-file', 'handover-statefulset', 'handover-peer-address', 'handover-peers', 'handover-drain', 'handover-time'] as const;
+
 export async function cmdGateway(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address',
-    'handover-listen', 'handover-token-file', 'handover-statefulset', 'handover-peer-address', 'handover-peers', 'handover-drain', 'handover-time']);
+  const args = parseArgs(argv, GATEWAY_FLAGS);
   const file = args.flags.get('config');
-  if (!file) throw new UsageError('mailgw gateway needs --config FILE');
+  if (!file) throw new UsageError('needs --config FILE');
   let text: string;
   try {
     text = await readFile(file, 'utf8');

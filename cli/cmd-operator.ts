@@ -7,7 +7,9 @@
  * /healthz and /readyz. SIGTERM releases the Lease and exits 0.
  */
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { StartupError } from '../gateway/startup-error.ts';
 import pino from 'pino';
 import { parseDuration } from '../api/index.ts';
 import { K8sApi } from '../operator/k8s-api.ts';
@@ -20,14 +22,44 @@ function duration(flag: string, value: string | undefined, fallback: string): nu
   return ms;
 }
 
+/**
+ * The cluster to talk to: a kubeconfig file, else the pod's in-cluster
+ * config. No cluster, a missing or broken file, or an API server that does
+ * not answer is one clear StartupError (exit 1), never a retry loop.
+ */
+async function loadCluster(file: string | undefined): Promise<KubeConfig> {
+  const kc = new KubeConfig();
+  if (file) {
+    if (!existsSync(file)) throw new StartupError(`kubeconfig ${file}: no such file`);
+    try {
+      kc.loadFromFile(file);
+    } catch (err) {
+      throw new StartupError(`kubeconfig ${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  } else if (!process.env.KUBERNETES_SERVICE_HOST) {
+    throw new StartupError('no cluster: not running in a pod (KUBERNETES_SERVICE_HOST is unset) and neither --kubeconfig nor KUBECONFIG names a kubeconfig file');
+  } else {
+    kc.loadFromCluster();
+  }
+  const server = kc.getCurrentCluster()?.server;
+  if (!server || !URL.canParse(server)) throw new StartupError(`${file ? `kubeconfig ${file}` : 'in-cluster config'}: no valid API server address (${server ?? 'none'})`);
+  try {
+    await Promise.race([
+      kc.makeApiClient(VersionApi).getCode(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref()),
+    ]);
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string }; code?: number | string };
+    throw new StartupError(`cannot reach the API server at ${server}: ${e.cause?.code ?? e.message.split('\n')[0]}`);
+  }
+  return kc;
+}
+
 export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image'] as const;
 
 export async function cmdOperator(argv: string[]): Promise<number> {
   const args = parseArgs(argv, OPERATOR_FLAGS);
-  const kc = new KubeConfig();
-  const file = args.flags.get('kubeconfig') ?? process.env.KUBECONFIG;
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromCluster();
+  const kc = await loadCluster(args.flags.get('kubeconfig') ?? process.env.KUBECONFIG);
   const identity = args.flags.get('identity') ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
   const logger = pino({ base: { component: 'operator', identity } });
   const metrics = parseListen(args.flags.get('metrics-address') ?? '0.0.0.0:8080');

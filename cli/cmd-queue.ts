@@ -44,8 +44,10 @@ export function formatQueue(entries: QueueEntry[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+export const QUEUE_FLAGS = ['state-dir', 'output'] as const;
+
 export async function cmdQueue(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['state-dir', 'output']);
+  const args = parseArgs(argv, QUEUE_FLAGS);
   const [action, ...ids] = args.positionals;
   const socketPath = adminSocketPath(resolve(args.flags.get('state-dir') ?? process.env.MAILGW_STATE_DIR ?? '/var/spool/mailgw'));
   const json = args.flags.get('output') === 'json';

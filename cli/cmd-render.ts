@@ -11,9 +11,11 @@ import { formatFinding } from '../operator/lint.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { formatProblem, loadManifests } from './manifest-load.ts';
 
+export const RENDER_FLAGS = ['gateway'] as const;
+
 export async function cmdRender(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['gateway']);
-  if (args.files.length === 0) throw new UsageError('mailgw render needs -f PATH');
+  const args = parseArgs(argv, RENDER_FLAGS);
+  if (args.files.length === 0) throw new UsageError('needs -f PATH (manifest files or directories)');
   const m = await loadManifests(args.files);
   const schemaErrors = m.problems.filter((p) => p.severity === 'error');
   if (schemaErrors.length > 0) {
@@ -30,7 +32,7 @@ export async function cmdRender(argv: string[]): Promise<number> {
   let failed = false;
   for (const gw of gateways) {
     const r = render(gw, m.domains, m.networks);
-    for (const f of r.findings) process.stderr.write(`${formatFinding(f)}\n`);
+    for (const f of r.findings) process.stderr.write(`${formatFinding(f, m.locate(f.object, f.field))}\n`);
     if (r.findings.some((f) => f.severity === 'Error')) {
       failed = true;
       continue;

@@ -9,7 +9,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { render } from '../operator/render.ts';
-import { formatFinding } from '../operator/lint.ts';
+import { formatFinding, type Finding } from '../operator/lint.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { StateLock } from '../gateway/state-lock.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
@@ -49,16 +49,19 @@ export async function renderLocal(files: string[], gatewayName: string | undefin
     }
   }
   const rendered = render(gw, manifests.domains, manifests.networks, { tlsDir, listen });
-  warnings.push(...rendered.findings.filter((f) => f.severity === 'Warning').map(formatFinding));
-  const lintErrors = rendered.findings.filter((f) => f.severity === 'Error').map(formatFinding);
+  const format = (f: Finding) => formatFinding(f, manifests.locate(f.object, f.field));
+  warnings.push(...rendered.findings.filter((f) => f.severity === 'Warning').map(format));
+  const lintErrors = rendered.findings.filter((f) => f.severity === 'Error').map(format);
   if (lintErrors.length > 0) return { errors: lintErrors, warnings };
   return { config: rendered.gatewayConfig, manifests, warnings };
 }
 
+export const UP_FLAGS = ['listen', 'state-dir', 'gateway', 'capture'] as const;
+
 export async function cmdUp(argv: string[]): Promise<number> {
   const capture = argv.includes('--capture');
-  const args = parseArgs(argv.filter((a) => a !== '--capture'), ['listen', 'state-dir', 'gateway']);
-  if (args.files.length === 0) throw new UsageError('mailgw up needs -f PATH (manifest files or directories)');
+  const args = parseArgs(argv.filter((a) => a !== '--capture'), UP_FLAGS.filter((f) => f !== 'capture'));
+  if (args.files.length === 0) throw new UsageError('needs -f PATH (manifest files or directories)');
   const listen = parseListen(args.flags.get('listen') ?? '127.0.0.1:2525');
   const stateDir = resolve(args.flags.get('state-dir') ?? '.mailgw');
   // Before anything is written there (TLS files, captured mail, the spool): one gateway per state directory.

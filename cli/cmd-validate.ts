@@ -9,9 +9,11 @@ import { lint, formatFinding } from '../operator/lint.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { formatProblem, loadManifests } from './manifest-load.ts';
 
+export const VALIDATE_FLAGS = ['output'] as const;
+
 export async function cmdValidate(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, ['output']);
-  if (args.files.length === 0) throw new UsageError('mailgw validate needs -f PATH');
+  const args = parseArgs(argv, VALIDATE_FLAGS);
+  if (args.files.length === 0) throw new UsageError('needs -f PATH (manifest files or directories)');
   const output = args.flags.get('output') ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError('--output is text or json');
   const m = await loadManifests(args.files);
@@ -19,10 +21,11 @@ export async function cmdValidate(argv: string[]): Promise<number> {
   const errors = m.problems.filter((p) => p.severity === 'error').length + findings.filter((f) => f.severity === 'Error').length;
   const warnings = m.problems.length + findings.length - errors;
   if (output === 'json') {
-    process.stdout.write(`${JSON.stringify({ problems: m.problems, findings, errors, warnings }, null, 2)}\n`);
+    const located = findings.map((f) => ({ ...f, ...m.locate(f.object, f.field) }));
+    process.stdout.write(`${JSON.stringify({ problems: m.problems, findings: located, errors, warnings }, null, 2)}\n`);
   } else {
     for (const p of m.problems) process.stdout.write(`${formatProblem(p)}\n`);
-    for (const f of findings) process.stdout.write(`${formatFinding(f)}\n`);
+    for (const f of findings) process.stdout.write(`${formatFinding(f, m.locate(f.object, f.field))}\n`);
     process.stdout.write(`${m.gateways.length} MailGateway(s), ${m.domains.length} LocalDomain(s), ${m.networks.length} TrustedNetwork(s): ${errors} error(s), ${warnings} warning(s)\n`);
   }
   return errors > 0 ? 1 : 0;

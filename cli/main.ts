@@ -5,24 +5,53 @@
 import { UsageError } from './args.ts';
 import { StartupError } from '../gateway/startup-error.ts';
 
-const USAGE = `usage: mailgw <command> [options]
+/** Each command's synopsis and flags (test/cli-usage.test.ts checks that every flag a command accepts is listed): `mailgw COMMAND --help` prints its own, `mailgw --help` all of them. */
+export const HELP: Record<string, string> = {
+  up: `up -f PATH... [options]
+    Run a gateway locally from manifests (no cluster needed).
+      -f, --filename PATH        manifest file or directory (repeatable)
+      --listen HOST:PORT         SMTP listener (default 127.0.0.1:2525)
+      --state-dir DIR            spool, backup store, admin socket (default .mailgw)
+      --gateway NAME             which MailGateway, when the manifests hold several
+      --capture                  also play the loopback next hops, storing what they receive in DIR/captured`,
+  gateway: `gateway --config FILE [options]
+    Run a gateway from a rendered config (what a pod runs); the file is re-read when it changes.
+      --config FILE              the rendered config (JSON or YAML)
+      --listen HOST:PORT         SMTP listener (default 0.0.0.0:2525)
+      --state-dir DIR            spool, backup store, admin socket (default /var/spool/mailgw)
+      --config-poll DURATION     how often to look for a changed config (default 2s)
+      --metrics-address HOST:PORT  /metrics, /healthz, /readyz (not served when absent)
+      --handover-listen HOST:PORT  where retiring peers hand over their queues
+      --handover-token-file FILE   the shared handover token (at least 16 characters)
+      --handover-statefulset NAME  in Kubernetes: the StatefulSet that says whether this pod is scaled away
+      --handover-peer-address TEMPLATE  peer address (default {pod}.{statefulset}-headless.{namespace}.svc:2526)
+      --handover-peers HOST:PORT,...    static peers, instead of --handover-statefulset
+      --handover-drain DURATION  time to deliver the queue before handing it over (default 20s)
+      --handover-time DURATION   time for the handover itself (default 60s)`,
+  operator: `operator [options]
+    Run the operator (in-cluster config, KUBECONFIG or --kubeconfig).
+      --kubeconfig FILE          kubeconfig to use (default $KUBECONFIG, else the pod's in-cluster config)
+      --metrics-address HOST:PORT  /metrics, /healthz, /readyz (default 0.0.0.0:8080)
+      --lease-namespace NS       namespace of the leader-election Lease (default $POD_NAMESPACE, else default)
+      --lease-duration DURATION  leader lease duration (default 15s)
+      --identity NAME            this replica's name in the Lease (default $POD_NAME, else host-pid)
+      --resync DURATION          full re-reconcile interval (default 10m)
+      --watch-silence DURATION   restart a watch that has been silent this long (default 5m)
+      --gateway-image IMAGE      image for gateway pods whose MailGateway sets no spec.image`,
+  validate: `validate -f PATH... [--output text|json]
+    Schema errors and integration-scheme lint findings, each with file, document and line; exit 1 on errors.`,
+  render: `render -f PATH... [--gateway NAME]
+    The Kubernetes objects the operator would apply, as YAML.`,
+  queue: `queue list|flush|delete|hold|release [ID...] [--state-dir DIR] [--output text|json]
+    Administer the queue of a running gateway through DIR/admin.sock (like mailq/postsuper).`,
+  backup: `backup list|show|release|delete [ID] [--to ADDRESS] [--state-dir DIR] [--output text|json]
+    Originals kept by rules with backup: true; release re-queues one (to ADDRESS instead of its recipients).`,
+};
+
+const USAGE = `usage: mailgw <command> [options]   (mailgw <command> --help for one command)
 
 commands:
-  up -f PATH... [--listen HOST:PORT] [--state-dir DIR] [--gateway NAME] [--capture]
-                     run a gateway locally from manifests (no cluster needed);
-                     --capture stores mail for loopback next hops in DIR/captured
-  gateway --config FILE [--listen HOST:PORT] [--state-dir DIR]
-                     run a gateway from a rendered config (what a pod runs)
-  operator [--kubeconfig FILE] [--metrics-address HOST:PORT] [--lease-namespace NS]
-                     run the operator (in-cluster config, KUBECONFIG or --kubeconfig)
-  validate -f PATH... [--output json]
-                     schema errors and integration-scheme lint findings
-  render -f PATH... [--gateway NAME]
-                     the Kubernetes objects the operator would apply, as YAML
-  queue list|flush|delete|hold|release [ID...] [--state-dir DIR] [--output json]
-                     administer the queue of a running gateway (like mailq/postsuper)
-  backup list|show|release|delete [ID] [--to ADDRESS] [--state-dir DIR]
-                     originals kept by rules with backup: true
+${Object.values(HELP).map((h) => `  ${h}`).join('\n\n')}
 `;
 
 // Loaded on demand: a command starts without importing the others (the operator's Kubernetes client is heavy).
@@ -43,6 +72,10 @@ export async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   const command = COMMANDS[name];
+  if (command && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`usage: mailgw ${HELP[name]}\n`);
+    return 0;
+  }
   if (!command) {
     process.stderr.write(`mailgw: unknown command ${JSON.stringify(name)}\n${USAGE}`);
     return 2;

@@ -31,12 +31,25 @@ export interface Secret {
   data: Record<string, Buffer>;
 }
 
+export interface Location {
+  file: string;
+  document: number;
+  line?: number | undefined;
+}
+
 export interface Manifests {
   gateways: MailGateway[];
   domains: LocalDomain[];
   networks: TrustedNetwork[];
   secrets: Secret[];
   problems: Problem[];
+  /** Where an object (Kind/namespace/name, as lint names it) and one of its fields (spec.cidrs[0]) were written. */
+  locate(object: string, field?: string): Location | undefined;
+}
+
+/** "spec.cidrs[0]" → ['spec', 'cidrs', 0]. */
+export function parsePath(field: string): (string | number)[] {
+  return [...field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
 }
 
 const SCHEMAS: Record<string, z.ZodType> = {
@@ -88,7 +101,14 @@ function decodeSecret(obj: Record<string, unknown>): Secret | string {
 }
 
 export async function loadManifests(paths: readonly string[]): Promise<Manifests> {
-  const out: Manifests = { gateways: [], domains: [], networks: [], secrets: [], problems: [] };
+  const sources = new Map<string, { file: string; document: number; doc: Document; lines: LineCounter }>();
+  const out: Manifests = {
+    gateways: [], domains: [], networks: [], secrets: [], problems: [],
+    locate: (object, field) => {
+      const s = sources.get(object);
+      return s ? { file: s.file, document: s.document, line: lineOf(s.doc, s.lines, field ? parsePath(field) : []) } : undefined;
+    },
+  };
   const files: string[] = [];
   for (const p of paths) {
     try {
@@ -147,19 +167,76 @@ export async function loadManifests(paths: readonly string[]): Promise<Manifests
         for (const issue of result.error.issues) {
           // An unknown field is best shown at the field itself.
           const at = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+          const hint = issue.code === 'unrecognized_keys' ? suggestKey(schema, issue.path, issue.keys[0]!) : undefined;
           out.problems.push({
             severity: 'error', file, document, line: lineOf(doc, lines, at), path: formatPath(issue.path),
-            message: `${String(kind)}: ${issue.message}`,
+            message: `${String(kind)}: ${issue.message}${hint ? ` (did you mean "${hint}"?)` : ''}`,
           });
         }
         return;
       }
+      const meta = (result.data as { metadata: { name: string; namespace?: string | undefined } }).metadata;
+      sources.set(`${kind}/${meta.namespace ?? 'default'}/${meta.name}`, { file, document, doc, lines });
       if (kind === 'MailGateway') out.gateways.push(result.data as MailGateway);
       else if (kind === 'LocalDomain') out.domains.push(result.data as LocalDomain);
       else out.networks.push(result.data as TrustedNetwork);
     });
   }
   return out;
+}
+
+/** The fields a schema knows at a path (through optional, default and array wrappers). */
+export function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let s: unknown = schema;
+  const unwrap = () => {
+    for (let i = 0; i < 10; i++) {
+      const def = (s as { _zod?: { def?: { type?: string; innerType?: unknown; in?: unknown } } })._zod?.def;
+      if (def && ['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch'].includes(def.type ?? '')) s = def.innerType;
+      else if (def?.type === 'pipe') s = def.in;
+      else break;
+    }
+  };
+  for (const key of path) {
+    unwrap();
+    const def = (s as { _zod?: { def?: { type?: string; shape?: Record<string, unknown>; element?: unknown } } })._zod?.def;
+    if (def?.type === 'object' && typeof key === 'string' && def.shape?.[key]) s = def.shape[key];
+    else if (def?.type === 'array' && typeof key === 'number') s = def.element;
+    else return [];
+  }
+  unwrap();
+  const def = (s as { _zod?: { def?: { type?: string; shape?: Record<string, unknown> } } })._zod?.def;
+  return def?.type === 'object' ? Object.keys(def.shape ?? {}) : [];
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The known field nearest to a misspelt one (case-insensitive first, then up to 3 edits). */
+export function suggestKey(schema: z.ZodType, path: readonly PropertyKey[], wrong: string): string | undefined {
+  const known = keysAt(schema, path);
+  const same = known.find((k) => k.toLowerCase() === wrong.toLowerCase());
+  if (same) return same;
+  let best: string | undefined;
+  let bestD = Math.min(3, Math.floor(wrong.length / 2)) + 1;
+  for (const k of known) {
+    const d = editDistance(k.toLowerCase(), wrong.toLowerCase());
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
+  }
+  return best;
 }
 
 export function formatProblem(p: Problem): string {

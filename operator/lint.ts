@@ -160,6 +160,8 @@ export function lint(gateways: readonly MailGateway[], domains: readonly LocalDo
   return out.sort((a, b) => a.object.localeCompare(b.object) || a.code.localeCompare(b.code) || a.field.localeCompare(b.field));
 }
 
-export function formatFinding(f: Finding): string {
-  return `${f.severity.toLowerCase()}: ${f.code} ${f.object}: ${f.field}: ${f.message}`;
+/** One line, shaped like a schema error: severity, where it was written (when known), field, code, object, message. */
+export function formatFinding(f: Finding, where?: { file: string; document: number; line?: number | undefined }): string {
+  const at = where ? `${where.file}, document ${where.document}${where.line !== undefined ? `, line ${where.line}` : ''}: ` : '';
+  return `${f.severity.toLowerCase()}: ${at}${f.field}: ${f.code} ${f.object}: ${f.message}`;
 }

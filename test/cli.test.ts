@@ -136,7 +136,7 @@ describe('mailgw CLI', () => {
     assert.match(good.stdout, /1 MailGateway\(s\), 2 LocalDomain\(s\), 1 TrustedNetwork\(s\): 0 error\(s\), 0 warning\(s\)/);
     const bad = mailgw('validate', '-f', join(ROOT, 'examples/misconfigured'));
     assert.equal(bad.status, 1);
-    assert.match(bad.stdout, /^error: MGW201 TrustedNetwork\/mail\/everyone: spec\.cidrs\[0\]: 0\.0\.0\.0\/0 trusts a prefix shorter than \/8/m);
+    assert.match(bad.stdout, /^error: \S+\.yaml, document \d+, line \d+: spec\.cidrs\[0\]: MGW201 TrustedNetwork\/mail\/everyone: 0\.0\.0\.0\/0 trusts a prefix shorter than \/8/m);
     const json = JSON.parse(mailgw('validate', '-f', join(ROOT, 'examples/misconfigured'), '--output', 'json').stdout) as { errors: number; warnings: number; findings: { code: string }[] };
     assert.equal(json.errors, 4);
     assert.equal(json.warnings, 9);

@@ -120,6 +120,7 @@ export async function startEmulator(opts: { historyLimit?: number } = {}): Promi
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(obj));
     };
+    if (req.method === 'GET' && url.pathname === '/version') return json(200, { major: '1', minor: '34', gitVersion: 'v1.34.0-mailgw-emulator', platform: 'linux/amd64' });
     if (req.method === 'GET' && url.pathname === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
     if (req.method === 'GET' && url.pathname === '/apis') return json(200, groups);
     if (req.method === 'GET' && url.pathname === '/version') return json(200, { major: '1', minor: '31', gitVersion: 'v1.31.0-mailgw-emulator' });
