@@ -27,6 +27,12 @@ it('quick start: a sent message arrives', { timeout: 60_000 }, async () => {
     assert.match(inbound.response, /^250 2\.0\.0 Ok: queued as /);
     const outbound = await transport.sendMail({ from: 'alice@example.test', to: 'friend@elsewhere.test', subject: 'reply', text: 'second message' });
     assert.match(outbound.response, /^250 /);
+    // From another loopback address (outside the trusted networks) the same relay is refused.
+    const outsider = nodemailer.createTransport({ host: '127.0.0.1', port, ignoreTLS: true, localAddress: '127.0.0.2' });
+    await assert.rejects(outsider.sendMail({ from: 'spammer@elsewhere.test', to: 'victim@elsewhere.test', subject: 'relay?', text: 'x' }), (err: Error & { response?: string }) => {
+      assert.match(err.response ?? '', /^554 5\.7\.1 <victim@elsewhere\.test>: Relay access denied/);
+      return true;
+    });
     const deadline = Date.now() + 20_000;
     while (lines.filter((l) => l.event === 'captured').length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const captured = lines.filter((l) => l.event === 'captured');
