@@ -45,6 +45,7 @@ export const gatewayConfig = z.strictObject({
     messageRatePerClient: count,
     idleTimeoutMs: ms,
     pregreetDelayMs: ms,
+    memoryBudget: count,
     maxHops: count,
     maxErrors: count,
     maxJunkCommands: count,

@@ -66,6 +66,8 @@ export const mailGatewaySpec = z.strictObject({
       idleTimeout: duration.default('30s').describe('How long a session may stay silent.'),
       pregreetDelay: duration.default('100ms')
         .describe('Untrusted clients must wait this long for the greeting; one that talks first is refused (early-talker check). Trusted networks never wait.'),
+      memoryBudget: size.default('256Mi')
+        .describe('Memory per gateway pod for what must be held in memory: each session\'s DATA buffers (256 KiB while it streams to disk) and one decoded attachment or archive per message being inspected. Mail itself streams through files. A session that cannot get its share within 5 s is answered 451 4.3.2. Keep it well under the pod\'s memory limit (docs/operations.md, sizing).'),
       maxHops: z.number().int().min(1).max(1000).default(50)
         .describe('A message with this many Received/Delivered-To headers or more is refused with 554 5.4.6 (a mail loop; Postfix hopcount_limit). A queued message over the limit is bounced, never sent.'),
       maxErrors: z.number().int().min(0).default(20)

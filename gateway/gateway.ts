@@ -32,6 +32,8 @@ import { startHandoverServer, type HandoverServer } from './handover/handover-se
 import { handOverQueue, type HandoverResult, type Peer } from './handover/handover-send.ts';
 import { StateLock } from './state-lock.ts';
 import { selfMatcher } from './self-address.ts';
+import { MemoryBudget } from './memory-budget.ts';
+import { IncomingFile } from './spool/incoming.ts';
 import { StartupError } from './startup-error.ts';
 
 export interface GatewayOptions {
@@ -207,6 +209,7 @@ export class Gateway {
     if (r.pinned.length > 0) {
       logger.warn({ event: 'spool-evidence-kept', segments: r.pinned }, 'the spool filesystem is full: damaged or unacknowledged data could not be copied to spool/corrupt; its segments are kept until a restart with free space');
     }
+    await IncomingFile.prepare(join(options.stateDir, 'incoming'));
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
     const isSelf = selfMatcher([bound.smtp.address() as AddressInfo].map((a) => ({ host: a.address, port: a.port })));
@@ -224,6 +227,11 @@ export class Gateway {
       queue,
       resolver,
       backup: new BackupStore(join(options.stateDir, 'backup'), { maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs }),
+      incomingDir: join(options.stateDir, 'incoming'),
+      memory: new MemoryBudget(config.limits.memoryBudget, (used, limit) => {
+        metrics.memoryBudget.set({ state: 'used' }, used);
+        metrics.memoryBudget.set({ state: 'limit' }, limit);
+      }),
       metrics,
       logger,
     };
@@ -266,6 +274,7 @@ export class Gateway {
     for (const s of this.servers) if (s.connections.size === 0) this.servers.delete(s); // older generations with nobody left
     this.servers.add(smtp);
     old.limits.update(config.limits);
+    old.memory.setLimit(config.limits.memoryBudget);
     old.queue.reconfigure({ config, domains: tables.domains, resolver });
     this.current = { rt, smtp };
     rt.metrics.configReloads.inc({ result: 'applied' });

@@ -18,6 +18,7 @@ export class GatewayMetrics {
   readonly oldest = new Gauge({ name: 'mailgw_gateway_queue_oldest_seconds', help: 'Age of the oldest queued message.', registers: [this.registry] });
   readonly deliveries = new Counter({ name: 'mailgw_gateway_deliveries_total', help: 'Delivery outcomes per recipient by status and next hop.', labelNames: ['status', 'next_hop'], registers: [this.registry] });
   readonly deliverySeconds = new Histogram({ name: 'mailgw_gateway_delivery_seconds', help: 'Time from receipt to delivery.', buckets: [0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400], registers: [this.registry] });
+  readonly memoryBudget = new Gauge({ name: 'mailgw_gateway_memory_budget_bytes', help: 'The memory budget (limits.memoryBudget): bytes in use and the limit.', labelNames: ['state'], registers: [this.registry] });
   readonly sessionLimits = new Counter({ name: 'mailgw_gateway_session_limit_closes_total', help: 'Sessions closed with 421 for too many errors (limits.maxErrors) or junk commands (limits.maxJunkCommands).', labelNames: ['limit'], registers: [this.registry] });
   readonly bounces = new Counter({ name: 'mailgw_gateway_bounces_total', help: 'DSNs sent to senders.', registers: [this.registry] });
   readonly scannerSeconds = new Histogram({ name: 'mailgw_gateway_scanner_seconds', help: 'Scan time by scanner.', labelNames: ['scanner'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });

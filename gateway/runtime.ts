@@ -15,6 +15,7 @@ import type { Resolver } from 'node:dns/promises';
 import type { BackupStore } from './backup/backup-store.ts';
 import { RuleTable } from './protection/rules.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { MemoryBudget } from './memory-budget.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -30,6 +31,10 @@ export interface Runtime {
   resolver: Resolver;
   rules: RuleTable;
   backup: BackupStore;
+  /** Where messages wait, as files, while they are scanned (spool/incoming.ts). */
+  incomingDir: string;
+  /** The process's memory budget (memory-budget.ts). */
+  memory: MemoryBudget;
   metrics: GatewayMetrics;
   logger: Logger;
 }

@@ -89,6 +89,7 @@ export function renderGatewayConfig(
       messageRatePerClient: spec.limits.messageRatePerClient,
       idleTimeoutMs: ms(spec.limits.idleTimeout),
       pregreetDelayMs: ms(spec.limits.pregreetDelay),
+      memoryBudget: parseSize(spec.limits.memoryBudget)!,
       maxHops: spec.limits.maxHops,
       maxErrors: spec.limits.maxErrors,
       maxJunkCommands: spec.limits.maxJunkCommands,

@@ -10,6 +10,7 @@
  */
 import { open, readdir, readFile, rm, rename } from 'node:fs/promises';
 import { PRIVATE_FILE_MODE, privateDir } from '../private-fs.ts';
+import type { MessageSource } from '../spool/incoming.ts';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -38,6 +39,24 @@ async function writeDurable(path: string, data: Buffer | string): Promise<void> 
   await rename(tmp, path);
 }
 
+/** Like writeDurable, from a stream: the file is written chunk by chunk, fsynced, then renamed into place. */
+async function writeDurableFrom(path: string, data: AsyncIterable<Buffer>): Promise<number> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', PRIVATE_FILE_MODE);
+  let size = 0;
+  try {
+    for await (const chunk of data) {
+      await fh.write(chunk);
+      size += chunk.length;
+    }
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  return size;
+}
+
 export class BackupStore {
   readonly dir: string;
   private maxSize: number;
@@ -59,6 +78,17 @@ export class BackupStore {
     const id = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`.toUpperCase();
     const full: BackupMeta = { ...meta, id, storedAt: new Date().toISOString(), size: message.length };
     await writeDurable(join(this.dir, `${id}.eml`), message);
+    await writeDurable(join(this.dir, `${id}.json`), JSON.stringify(full));
+    await this.purge();
+    return full;
+  }
+
+  /** store() for a message read from its source (the incoming file): copied as a stream. */
+  async storeFrom(source: MessageSource, meta: Omit<BackupMeta, 'id' | 'storedAt' | 'size'>): Promise<BackupMeta> {
+    await privateDir(this.dir);
+    const id = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`.toUpperCase();
+    const size = await writeDurableFrom(join(this.dir, `${id}.eml`), source.stream() as AsyncIterable<Buffer>);
+    const full: BackupMeta = { ...meta, id, storedAt: new Date().toISOString(), size };
     await writeDurable(join(this.dir, `${id}.json`), JSON.stringify(full));
     await this.purge();
     return full;

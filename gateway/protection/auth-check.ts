@@ -7,6 +7,7 @@
  */
 import type { Resolver } from 'node:dns/promises';
 import { authenticate } from 'mailauth';
+import type { MessageSource } from '../spool/incoming.ts';
 import type { GatewayConfig } from '../../api/index.ts';
 
 export interface AuthResult {
@@ -23,11 +24,11 @@ export interface AuthResult {
 
 type Auth = GatewayConfig['authentication'];
 
-export async function checkAuthentication(message: Buffer, o: { ip: string; helo: string; sender: string; hostname: string; resolver: Resolver; config: Auth }): Promise<AuthResult> {
+export async function checkAuthentication(message: MessageSource, o: { ip: string; helo: string; sender: string; hostname: string; resolver: Resolver; config: Auth }): Promise<AuthResult> {
   const c = o.config;
   const counts = (r: string | undefined) => r === 'fail' || (r === 'temperror' && c.tempErrorIsViolation) || (r === 'permerror' && c.permErrorIsViolation);
   try {
-    const res = await authenticate(message, {
+    const res = await authenticate(message.stream(), {
       ip: o.ip, helo: o.helo, sender: o.sender, mta: o.hostname,
       resolver: (name: string, rr: string) => o.resolver.resolve(name, rr as 'TXT'),
       disableDmarc: !c.dmarc, disableBimi: true,

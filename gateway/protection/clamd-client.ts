@@ -8,13 +8,16 @@
  * Never throws: a scanner that is down is an 'error' the caller decides on.
  */
 import { connect, type Socket } from 'node:net';
+import { bufferSource, type MessageSource } from '../spool/incoming.ts';
 
 export type AvResult =
   | { status: 'clean' }
   | { status: 'infected' | 'encrypted'; name: string }
   | { status: 'error'; error: string };
 
-export function scanWithClamd(address: string, data: Buffer, opts: { timeoutMs: number; maxScanSize: number }): Promise<AvResult> {
+/** Scans a message (streamed from its source in chunks, at most maxScanSize bytes) or a small buffer. */
+export function scanWithClamd(address: string, input: MessageSource | Buffer, opts: { timeoutMs: number; maxScanSize: number }): Promise<AvResult> {
+  const source = Buffer.isBuffer(input) ? bufferSource(input) : input;
   return new Promise((resolve) => {
     let socket: Socket;
     const m = /^tcp:\/\/(.+):(\d+)$/.exec(address);
@@ -49,15 +52,18 @@ export function scanWithClamd(address: string, data: Buffer, opts: { timeoutMs: 
     });
     socket.on('connect', () => {
       socket.write('zINSTREAM\0');
-      const body = data.length > opts.maxScanSize ? data.subarray(0, opts.maxScanSize) : data;
-      for (let at = 0; at < body.length; at += 64 * 1024) {
-        const chunk = body.subarray(at, at + 64 * 1024);
-        const len = Buffer.alloc(4);
-        len.writeUInt32BE(chunk.length);
-        socket.write(len);
-        socket.write(chunk);
-      }
-      socket.write(Buffer.alloc(4));
+      const send = async () => {
+        // From the source with backpressure: one chunk in memory at a time.
+        for await (const chunk of source.stream(0, Math.min(source.size, opts.maxScanSize)) as AsyncIterable<Buffer>) {
+          if (done) return;
+          const len = Buffer.alloc(4);
+          len.writeUInt32BE(chunk.length);
+          socket.write(len);
+          if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r));
+        }
+        socket.write(Buffer.alloc(4));
+      };
+      send().catch((err: Error) => finish({ status: 'error', error: `clamd: reading the message: ${err.message}` }));
     });
   });
 }

@@ -2,6 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkContent } from './content-filter.ts';
 import { parseMime } from './mime-parts.ts';
+import { bufferSource } from '../spool/incoming.ts';
 import { makeZip } from '../../test/helpers/zip.ts';
 
 const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 1)]);
@@ -17,7 +18,7 @@ function message(name: string, data: Buffer): Buffer {
 
 async function reasons(name: string, data: Buffer, o: Record<string, unknown> = {}): Promise<string[]> {
   const buf = message(name, data);
-  return (await checkContent(buf, parseMime(buf), filter(o))).reasons;
+  return (await checkContent(bufferSource(buf), parseMime(buf), filter(o))).reasons;
 }
 
 function nested(levels: number, inner: Buffer): Buffer {

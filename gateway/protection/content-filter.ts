@@ -10,7 +10,12 @@
 import yauzl from 'yauzl';
 import type { GatewayConfig } from '../../api/index.ts';
 import { detectType, maskToRegExp, type FileType } from './file-type.ts';
-import { decodeBody, leaves, type MimePart } from './mime-parts.ts';
+import { decodePart, leaves, type MimePart } from './mime-parts.ts';
+import type { MessageSource } from '../spool/incoming.ts';
+
+/** Runs `fn` while `bytes` of memory are reserved (the gateway's memory budget). */
+export type PartMemory = <T>(bytes: number, fn: () => Promise<T>) => Promise<T>;
+const unbounded: PartMemory = (_bytes, fn) => fn();
 
 export interface ContentResult {
   matched: boolean;
@@ -145,15 +150,20 @@ async function inspect(name: string | undefined, data: Buffer, f: Filter, depth:
   return reasons;
 }
 
-export async function checkContent(message: Buffer, root: MimePart, f: Filter): Promise<ContentResult> {
+/**
+ * Inspects each attachment of a message read from its source: one decoded
+ * part in memory at a time, taken from `memory` (the pod's budget) while it
+ * is looked at.
+ */
+export async function checkContent(message: MessageSource, root: MimePart, f: Filter, memory: PartMemory = unbounded): Promise<ContentResult> {
   const result: ContentResult = { matched: false, reasons: [], parts: [] };
-  if (f.maxMessageSize !== undefined && message.length > f.maxMessageSize) result.reasons.push(`message size ${message.length} exceeds ${f.maxMessageSize}`);
+  if (f.maxMessageSize !== undefined && message.size > f.maxMessageSize) result.reasons.push(`message size ${message.size} exceeds ${f.maxMessageSize}`);
   const masks = f.fileNames.map(maskToRegExp);
   const budget: Budget = { bytes: f.archiveMaxBytes, entries: 10_000 };
   for (const part of leaves(root)) {
     if (part === root && !part.filename) continue; // a single-part message body
     if (!part.filename && part.contentType.startsWith('text/')) continue;
-    const reasons = await inspect(part.filename, decodeBody(message, part), f, 0, budget, masks, part.filename ?? part.contentType);
+    const reasons = await memory(part.end - part.bodyStart, async () => inspect(part.filename, await decodePart(message, part), f, 0, budget, masks, part.filename ?? part.contentType));
     if (reasons.length > 0) {
       result.reasons.push(...reasons);
       result.parts.push(part);

@@ -2,8 +2,10 @@
  * A raw MIME walker: finds the parts of a message by byte offsets (without
  * re-encoding anything), decodes a part's body, and rebuilds the message
  * with some parts replaced by a short notice (DeleteAttachment). Nesting is
- * bounded; anything it cannot parse is treated as one opaque leaf.
+ * bounded; anything it cannot parse is treated as one opaque leaf. The same
+ * tree comes from a stream by mime-scan.ts.
  */
+import type { MessageSource } from '../spool/incoming.ts';
 export interface MimePart {
   start: number;
   end: number;
@@ -15,8 +17,8 @@ export interface MimePart {
   children: MimePart[];
 }
 
-const MAX_DEPTH = 20;
-const MAX_PARTS = 1000;
+export const MAX_DEPTH = 20;
+export const MAX_PARTS = 1000;
 
 function headerEnd(buf: Buffer, start: number, end: number): number {
   const crlf = buf.indexOf('\r\n\r\n', start);
@@ -48,16 +50,20 @@ function param(value: string, name: string): string | undefined {
   }
 }
 
-export function parseMime(buf: Buffer, start = 0, end = buf.length, depth = 0, counter = { n: 0 }): MimePart {
-  const bodyStart = headerEnd(buf, start, end);
-  const headers = parseHeaders(buf.toString('latin1', start, bodyStart));
+/** A part from its offsets and parsed headers, with its multipart boundary if it has one. */
+export function partOf(start: number, end: number, bodyStart: number, headers: Map<string, string>): MimePart & { boundary?: string | undefined } {
   const ct = headers.get('content-type') ?? 'text/plain';
   const contentType = ct.split(';')[0]!.trim().toLowerCase();
   const disposition = headers.get('content-disposition') ?? '';
   const filename = param(disposition, 'filename') ?? param(ct, 'name');
-  const part: MimePart = { start, end, bodyStart, headers, contentType, filename, encoding: (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase(), children: [] };
-  counter.n++;
   const boundary = contentType.startsWith('multipart/') ? param(ct, 'boundary') : undefined;
+  return { start, end, bodyStart, headers, contentType, filename, encoding: (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase(), children: [], boundary };
+}
+
+export function parseMime(buf: Buffer, start = 0, end = buf.length, depth = 0, counter = { n: 0 }): MimePart {
+  const bodyStart = headerEnd(buf, start, end);
+  const { boundary, ...part } = partOf(start, end, bodyStart, parseHeaders(buf.toString('latin1', start, bodyStart)));
+  counter.n++;
   if (!boundary || depth >= MAX_DEPTH || counter.n > MAX_PARTS) return part;
   const delim = Buffer.from(`--${boundary}`, 'latin1');
   const positions: number[] = [];
@@ -86,7 +92,15 @@ export function leaves(p: MimePart): MimePart[] {
 }
 
 export function decodeBody(buf: Buffer, p: MimePart): Buffer {
-  const raw = buf.subarray(p.bodyStart, p.end);
+  return decodeRaw(buf.subarray(p.bodyStart, p.end), p);
+}
+
+/** A part's body decoded, read from a message source (one part in memory at a time). */
+export async function decodePart(source: MessageSource, p: MimePart): Promise<Buffer> {
+  return decodeRaw(await source.read(p.bodyStart, p.end), p);
+}
+
+function decodeRaw(raw: Buffer, p: MimePart): Buffer {
   if (p.encoding === 'base64') return Buffer.from(raw.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
   if (p.encoding === 'quoted-printable') {
     const text = raw.toString('latin1').replace(/=\r?\n/g, '');

@@ -4,6 +4,9 @@
  * soft reject → probable spam; anything else (no action, greylist) → clean.
  * Symbols are kept for the log. Never throws: trouble is an 'error'.
  */
+import { Readable } from 'node:stream';
+import { bufferSource, type MessageSource } from '../spool/incoming.ts';
+
 export type SpamResult =
   | { status: 'clean' | 'probable' | 'spam'; score: number; action: string; symbols: string[] }
   | { status: 'error'; error: string };
@@ -17,13 +20,16 @@ export interface SpamEnvelope {
   hostname: string;
 }
 
-export async function scanWithRspamd(url: string, message: Buffer, env: SpamEnvelope, timeoutMs: number): Promise<SpamResult> {
+/** The message body is streamed from its source (Content-Length known), never copied whole. */
+export async function scanWithRspamd(url: string, input: MessageSource | Buffer, env: SpamEnvelope, timeoutMs: number): Promise<SpamResult> {
+  const source = Buffer.isBuffer(input) ? bufferSource(input) : input;
   const headers: Record<string, string> = { IP: env.ip, Helo: env.helo || 'unknown', 'Queue-Id': env.qid, 'MTA-Name': env.hostname, From: env.from || '<>' };
   try {
     const res = await fetch(`${url.replace(/\/$/, '')}/checkv2`, {
       method: 'POST',
-      headers: { ...headers, ...Object.fromEntries(env.rcpts.slice(0, 1).map((r) => ['Rcpt', r])) },
-      body: message,
+      headers: { ...headers, 'Content-Length': String(source.size), ...Object.fromEntries(env.rcpts.slice(0, 1).map((r) => ['Rcpt', r])) },
+      body: Readable.toWeb(source.stream()) as ReadableStream<Uint8Array>,
+      duplex: 'half',
       signal: AbortSignal.timeout(timeoutMs),
     });
     if (!res.ok) return { status: 'error', error: `rspamd answered HTTP ${res.status}` };

@@ -7,13 +7,16 @@ import type { Resolver } from 'node:dns/promises';
 import type { GatewayConfig } from '../../api/index.ts';
 import { checkAuthentication } from './auth-check.ts';
 import { scanWithClamd } from './clamd-client.ts';
-import { checkContent } from './content-filter.ts';
-import { decodeBody, leaves, parseMime, type MimePart } from './mime-parts.ts';
+import { checkContent, type PartMemory } from './content-filter.ts';
+import { decodePart, leaves, type MimePart } from './mime-parts.ts';
+import { scanMime } from './mime-scan.ts';
+import type { MessageSource } from '../spool/incoming.ts';
 import { scanWithRspamd } from './rspamd-client.ts';
 import type { ScanReport } from './verdict.ts';
 
 export interface ScanInput {
-  message: Buffer;
+  /** The message as received (with our Received header), read from the incoming file: never whole in memory. */
+  message: MessageSource;
   ip: string;
   helo: string;
   /** The client is in a trusted network: sender authentication is for mail from outside and is skipped (Postfix permit_mynetworks first). */
@@ -45,20 +48,25 @@ async function timed<T>(scanner: Parameters<ScanObserver>[0], observe: ScanObser
   return r;
 }
 
-export async function scanMessage(c: GatewayConfig, resolver: Resolver, s: ScanInput, observe?: ScanObserver): Promise<ScanReport> {
+export async function scanMessage(c: GatewayConfig, resolver: Resolver, s: ScanInput, observe?: ScanObserver, memory?: PartMemory): Promise<ScanReport> {
   const p = c.protection;
   const a = c.authentication;
-  const root: MimePart = parseMime(s.message);
+  const root: MimePart = await scanMime(s.message);
   const [auth, av, spam, content] = await Promise.all([
     authenticationApplies(c, s.trusted) ? timed('mailauth', observe, () => checkAuthentication(s.message, { ip: s.ip, helo: s.helo, sender: s.sender, hostname: c.hostname, resolver, config: a }), (r) => r.error !== undefined) : undefined,
     p.antivirus.enabled ? timed('clamd', observe, () => scanWithClamd(p.antivirus.clamd, s.message, { timeoutMs: p.antivirus.timeoutMs, maxScanSize: p.antivirus.maxScanSize }), (r) => r.status === 'error') : undefined,
     p.antispam.enabled ? timed('rspamd', observe, () => scanWithRspamd(p.antispam.rspamd, s.message, { ip: s.origin?.ip ?? s.ip, helo: s.origin?.helo ?? s.helo, from: s.sender, rcpts: s.recipients, qid: s.qid, hostname: c.hostname }, p.antispam.timeoutMs), (r) => r.status === 'error') : undefined,
-    p.contentFilter.enabled ? timed('content', observe, () => checkContent(s.message, root, p.contentFilter), () => false) : undefined,
+    p.contentFilter.enabled ? timed('content', observe, () => checkContent(s.message, root, p.contentFilter, memory), () => false) : undefined,
   ]);
   const report: ScanReport = { auth, av, spam, content };
   if (av?.status === 'infected' && p.antivirus.actions.infected === 'DeleteAttachment') {
     const attachments = leaves(root).filter((part) => part !== root && (part.filename || !part.contentType.startsWith('text/')));
-    const results = await Promise.all(attachments.map((part) => scanWithClamd(p.antivirus.clamd, decodeBody(s.message, part), { timeoutMs: p.antivirus.timeoutMs, maxScanSize: p.antivirus.maxScanSize })));
+    // One attachment at a time, each decoded under the memory budget.
+    const results: Awaited<ReturnType<typeof scanWithClamd>>[] = [];
+    const run = memory ?? (<T>(_n: number, fn: () => Promise<T>) => fn());
+    for (const part of attachments) {
+      results.push(await run(part.end - part.bodyStart, async () => scanWithClamd(p.antivirus.clamd, await decodePart(s.message, part), { timeoutMs: p.antivirus.timeoutMs, maxScanSize: p.antivirus.maxScanSize })));
+    }
     report.infectedParts = attachments.filter((_, i) => results[i]!.status === 'infected');
   }
   return report;

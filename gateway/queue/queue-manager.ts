@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { deliverRecipients, type DeliveryContext, type Outcome } from '../delivery/deliver-message.ts';
-import { buildDsn } from '../delivery/dsn-build.ts';
+import { buildDsn, FULL_RETURN_LIMIT } from '../delivery/dsn-build.ts';
 import { newQueueId } from '../queue-id.ts';
 import type { DeliveryState, Envelope, RecipientState, StoredMessage } from '../spool/spool-types.ts';
 import { backoffMs, isFinal, lifetimeMs, stateOf, wantsFailureDsn } from './queue-state.ts';
@@ -181,7 +181,8 @@ export class QueueManager {
 
   private async queueDsn(msg: StoredMessage, state: DeliveryState, indexes: number[], expired: boolean): Promise<void> {
     const env = msg.envelope;
-    await this.bounce(env, await this.ctx.spool.read(msg.id), indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired);
+    // A DSN returns the whole message only up to FULL_RETURN_LIMIT: never read more than that.
+    await this.bounce(env, await this.ctx.spool.readHead(msg.id, FULL_RETURN_LIMIT + 1), indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired);
   }
 
   /**

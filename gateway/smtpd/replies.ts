@@ -33,6 +33,7 @@ export const replies = {
   unverified: (rcpt: string, detail: string) => reply(450, '4.1.1', `<${rcpt}>: Recipient address verification failed: ${detail}`),
   messageTooBig: (limit: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${limit} bytes`),
   tooManyHops: () => reply(554, '5.4.6', 'Too many hops (mail loop?)'),
+  memoryBusy: () => reply(451, '4.3.2', 'System busy, try again later'),
   spoolFailed: () => reply(452, '4.3.1', 'Insufficient system storage, try again later'),
   ruleReject: (rcpt: string, rule: string) => reply(550, '5.7.1', `<${rcpt}>: Message refused by policy (rule ${rule})`),
   contentReject: (reason: string) => reply(554, '5.7.1', `Message refused by policy: ${reason}`.slice(0, 400)),

@@ -25,7 +25,9 @@
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { newQueueId } from '../queue-id.ts';
 import type { Runtime } from '../runtime.ts';
-import { editMessage } from '../protection/message-edit.ts';
+import { writeEdited } from '../protection/message-edit.ts';
+import { IncomingFile, type MessageSource } from '../spool/incoming.ts';
+import { FULL_RETURN_LIMIT } from '../delivery/dsn-build.ts';
 import { scanMessage, scanningEnabled } from '../protection/scan-message.ts';
 import { decide, type Verdict } from '../protection/verdict.ts';
 import { SpoolError } from '../spool/spool.ts';
@@ -59,10 +61,10 @@ function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string,
   };
 }
 
-async function store(rt: Runtime, bytes: Buffer, env: Omit<Envelope, 'size' | 'crc'>): Promise<void> {
+async function store(rt: Runtime, produce: (write: (b: Buffer) => Promise<void> | undefined) => Promise<void>, env: Omit<Envelope, 'size' | 'crc'>): Promise<void> {
   const writer = rt.spool.begin(env.id);
-  void writer.write(bytes);
   try {
+    await produce((b) => writer.write(b));
     rt.queue.enqueue(await writer.commit(env));
   } catch (err) {
     writer.abort();
@@ -78,7 +80,31 @@ function infoHeaders(rt: Runtime, rule: string, action: string, v: Verdict | und
     .map((l) => `${l}\r\n`).join('');
 }
 
+/** Memory a session holds while its DATA streams to disk (socket, normalizer and file buffers). */
+export const SESSION_MEMORY = 256 * 1024;
+
 export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+  // Every session in DATA holds a share of the memory budget; none left within 5 s → 451 4.3.2, never an OOM.
+  const release = await rt.memory.acquire(SESSION_MEMORY, 5000);
+  if (!release) {
+    for await (const chunk of stream as AsyncIterable<Buffer>) void chunk; // read to the end, keep nothing
+    const reply = replies.memoryBusy();
+    rt.metrics.messages.inc({ outcome: 'tempfail', reason: 'memory', rule: '' });
+    rt.logger.warn({ event: 'message', sid: session.id, qid: stateOf(session).transaction?.qid, client: stateOf(session).client, code: 451, reply: reply.message, memoryUsed: rt.memory.used }, 'message deferred: memory budget exhausted');
+    throw reply;
+  }
+  let incoming: IncomingFile | undefined;
+  try {
+    return await receive(rt, stream, session, (f) => {
+      incoming = f;
+    });
+  } finally {
+    release();
+    if (incoming) await incoming.remove().catch(() => undefined);
+  }
+}
+
+async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPServerSession, onIncoming: (f: IncomingFile) => void): Promise<string> {
   const state = stateOf(session);
   const tx = state.transaction!;
   const cfg = rt.config;
@@ -94,9 +120,13 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   const buffered = scan || tx.recipients.some((r) => rules(r).mode === 'Delete' || rules(r).backup);
   const singleRule = rules(tx.recipients[0]!).name;
 
-  // Receive: straight into the spool, or into memory when a verdict is needed first.
+  // Receive: straight into the spool, or into an incoming file when a verdict is needed first; never whole in memory.
   const writer = buffered ? undefined : rt.spool.begin(tx.qid);
-  const chunks: Buffer[] = [];
+  const incoming = buffered ? await IncomingFile.create(rt.incomingDir, tx.qid) : undefined;
+  if (incoming) {
+    onIncoming(incoming);
+    void incoming.write(received);
+  }
   if (writer) {
     void writer.write(Buffer.concat([received, Buffer.from(infoHeaders(rt, singleRule, 'Skip', undefined), 'latin1')]));
   }
@@ -106,10 +136,8 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   let tooBig = false;
   const keep = async (out: Buffer) => {
     if (out.length === 0) return;
-    if (writer) {
-      const wait = writer.write(out);
-      if (wait) await wait;
-    } else chunks.push(out);
+    const wait = writer ? writer.write(out) : incoming!.write(out);
+    if (wait) await wait;
   };
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     bytes += chunk.length;
@@ -120,6 +148,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
     await keep(normalizer.push(chunk));
   }
   if (!tooBig) await keep(normalizer.end());
+  await incoming?.finish();
   const base = { event: 'message', sid: session.id, qid: tx.qid, client: state.client, from: tx.mailFrom, to: tx.recipients.map((r) => r.address), size: bytes };
   if (tooBig || stream.sizeExceeded) {
     writer?.abort();
@@ -159,17 +188,18 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
     return replies.queued(tx.qid);
   }
 
-  // Verdict first, then carry it out per rule group.
-  const original = Buffer.concat([received, ...chunks]);
+  // Verdict first, then carry it out per rule group. The message is read from the incoming file.
+  const original: MessageSource = incoming!;
   // Behind an edge gateway the client is the edge: anti-spam judges the host the edge received the mail from.
   const behindEdge = cfg.integration !== 'Direct';
+  const memory = <T>(n: number, fn: () => Promise<T>) => rt.memory.run(n, fn);
   const verdict = scan ? decide(await scanMessage(cfg, rt.resolver, {
     message: original, ip: state.client, helo: session.hostNameAppearsAs || '', sender: tx.mailFrom, recipients: tx.recipients.map((r) => r.address), qid: tx.qid,
-    trusted: state.trusted, origin: behindEdge && !state.trusted ? originOf(original, (ip) => ip === state.client || rt.trusted.contains(ip)) : undefined,
+    trusted: state.trusted, origin: behindEdge && !state.trusted ? originOf(await original.read(0, 256 * 1024), (ip) => ip === state.client || rt.trusted.contains(ip)) : undefined,
   }, (scanner, seconds, failed) => {
     rt.metrics.scannerSeconds.observe({ scanner }, seconds);
     if (failed) rt.metrics.scannerErrors.inc({ scanner });
-  }), cfg.protection, cfg.authentication) : undefined;
+  }, memory), cfg.protection, cfg.authentication) : undefined;
   const groups = new Map<string, EnvelopeRecipient[]>();
   for (const r of tx.recipients) groups.set(rules(r).name, [...(groups.get(rules(r).name) ?? []), r]);
   const actionOf = (rule: { mode: string }) => (rule.mode === 'Delete' ? 'Delete' : rule.mode === 'Skip' ? 'Skip' : verdict?.action ?? 'Skip');
@@ -187,7 +217,7 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
   // Backups keep the original, whatever happens to the message next.
   for (const [name, rs] of groups) {
     if (!rules(rs[0]!).backup) continue;
-    const b = await rt.backup.store(original, { qid: tx.qid, from: tx.mailFrom, to: rs.map((r) => r.address), client: state.client, rule: name, action: actionOf(rules(rs[0]!)), reasons: verdict?.reasons ?? [] });
+    const b = await rt.backup.storeFrom(original, { qid: tx.qid, from: tx.mailFrom, to: rs.map((r) => r.address), client: state.client, rule: name, action: actionOf(rules(rs[0]!)), reasons: verdict?.reasons ?? [] });
     rt.logger.info({ event: 'backup', qid: tx.qid, backupId: b.id, rule: name }, `original kept in the backup store: ${b.id}`);
   }
   const rejected = tx.recipients.filter((r) => actionOf(rules(r)) === 'Reject');
@@ -203,24 +233,26 @@ export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, ses
       const action = actionOf(rules(rs[0]!));
       if (action === 'Delete' || action === 'Reject') continue;
       const scanned = rules(rs[0]!).mode === 'Scan' ? verdict : undefined;
-      const bytesOut = editMessage(original, {
+      const edit = {
         hostname: cfg.hostname,
         prepend: `${scanned?.authHeaders ?? ''}${infoHeaders(rt, name, action, scanned)}`,
         subjectTag: scanned?.tagSubject ? cfg.protection.antispam.subjectTag : undefined,
         removeParts: action === 'DeleteAttachment' ? scanned?.removeParts : undefined,
         notice: 'An attachment was removed by the mail gateway because it violated the mail policy.',
-      });
+      };
       const id = first ? tx.qid : newQueueId();
       first = false;
-      await store(rt, bytesOut, envelopeOf(session, tx, state.client, id, rs, hops));
+      // The message as delivered is written from the incoming file through the edits into the spool, as a stream.
+      await store(rt, (w) => writeEdited(original, edit, w, memory), envelopeOf(session, tx, state.client, id, rs, hops));
       if (id !== tx.qid) rt.logger.info({ event: 'split', qid: tx.qid, splitQid: id, rule: name, to: rs.map((r) => r.address) }, 'recipients with another outcome queued separately');
     }
   } catch (err) {
     throw fail(err);
   }
   if (rejected.length > 0 && cfg.protection.ndrAfterSession) {
-    const env = { ...envelopeOf(session, tx, state.client, tx.qid, tx.recipients, hops), size: original.length, crc: 0 };
-    await rt.queue.bounce(env, original, rejected.map((r) => ({
+    const env = { ...envelopeOf(session, tx, state.client, tx.qid, tx.recipients, hops), size: original.size, crc: 0 };
+    // A DSN returns at most FULL_RETURN_LIMIT bytes whole, else the headers: that much is read.
+    await rt.queue.bounce(env, await original.read(0, FULL_RETURN_LIMIT + 1), rejected.map((r) => ({
       address: r.address, orcpt: r.dsn?.orcpt,
       state: { status: 'failed' as const, statusCode: '5.7.1', diagnostic: `Message refused by policy: ${verdict?.reasons.join('; ') ?? ''}` },
     })));

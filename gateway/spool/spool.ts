@@ -106,6 +106,20 @@ export class Spool {
     return readRanges(this.segPath, msg.chunks);
   }
 
+  /** The first `n` bytes of a message (a DSN needs no more than its head). */
+  async readHead(id: string, n: number): Promise<Buffer> {
+    const msg = this.live.get(id);
+    if (!msg) throw new SpoolError(`no message ${id} in the spool`);
+    const chunks: ChunkRef[] = [];
+    let left = n;
+    for (const c of msg.chunks) {
+      if (left <= 0) break;
+      chunks.push(c.length <= left ? c : { ...c, length: left });
+      left -= c.length;
+    }
+    return readRanges(this.segPath, chunks);
+  }
+
   /** A stream of the message's stored bytes (read from the segments, never buffered whole). */
   createReadStream(id: string): Readable {
     const msg = this.live.get(id);
