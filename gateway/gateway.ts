@@ -34,6 +34,7 @@ import { StateLock } from './state-lock.ts';
 import { selfMatcher } from './self-address.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { IncomingFile } from './spool/incoming.ts';
+import { MessageNormalizer } from './inject/message-normalize.ts';
 import { StartupError } from './startup-error.ts';
 
 export interface GatewayOptions {
@@ -298,8 +299,20 @@ export class Gateway {
     if (rcpts.length === 0) return undefined;
     const qid = newQueueId();
     const writer = rt.spool.begin(qid);
-    void writer.write(await rt.backup.read(id));
+    // Streamed, and its hops counted: a released message that went round too often is bounced, not sent.
+    const counter = new MessageNormalizer(rt.config.hostname);
+    try {
+      for await (const chunk of rt.backup.stream(id)) {
+        const wait = writer.write(counter.push(chunk));
+        if (wait) await wait;
+      }
+      void writer.write(counter.end());
+    } catch (err) {
+      writer.abort();
+      throw err;
+    }
     const stored = await writer.commit({
+      hops: counter.hops,
       id: qid, receivedAt: new Date().toISOString(), sessionId: `backup-${id}`,
       client: { address: meta.client, port: 0, helo: rt.config.hostname, tls: false },
       mailFrom: meta.from, mailParams: {},

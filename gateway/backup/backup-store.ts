@@ -8,6 +8,7 @@
  * store() · list() · get(id) · read(id) · delete(id); release is done by the
  * caller (it re-queues the original through the spool).
  */
+import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, rm, rename } from 'node:fs/promises';
 import { PRIVATE_FILE_MODE, privateDir } from '../private-fs.ts';
 import type { MessageSource } from '../spool/incoming.ts';
@@ -123,6 +124,11 @@ export class BackupStore {
     } catch {
       return undefined;
     }
+  }
+
+  /** The original as a stream (release re-queues it without holding it in memory). */
+  stream(id: string): AsyncIterable<Buffer> {
+    return createReadStream(this.path(id, 'eml'), { highWaterMark: 64 * 1024 });
   }
 
   read(id: string): Promise<Buffer> {

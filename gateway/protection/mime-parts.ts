@@ -5,6 +5,7 @@
  * bounded; anything it cannot parse is treated as one opaque leaf. The same
  * tree comes from a stream by mime-scan.ts.
  */
+import { Readable } from 'node:stream';
 import type { MessageSource } from '../spool/incoming.ts';
 export interface MimePart {
   start: number;
@@ -98,6 +99,58 @@ export function decodeBody(buf: Buffer, p: MimePart): Buffer {
 /** A part's body decoded, read from a message source (one part in memory at a time). */
 export async function decodePart(source: MessageSource, p: MimePart): Promise<Buffer> {
   return decodeRaw(await source.read(p.bodyStart, p.end), p);
+}
+
+/** The first bytes of a part's body, decoded (for its true type): at most `encodedBytes` are read. */
+export async function decodePartHead(source: MessageSource, p: MimePart, encodedBytes = 64 * 1024): Promise<Buffer> {
+  const end = Math.min(p.end, p.bodyStart + encodedBytes);
+  let raw = await source.read(p.bodyStart, end);
+  if (end < p.end && p.encoding === 'quoted-printable') {
+    const cut = raw.lastIndexOf(0x3d); // a '=' escape may be cut in two
+    if (cut >= raw.length - 3 && cut >= 0) raw = raw.subarray(0, cut);
+  }
+  return decodeRaw(raw, p);
+}
+
+/**
+ * A part's body decoded as a stream, chunk by chunk (base64 and
+ * quoted-printable carried across chunk boundaries), at most `limit` bytes:
+ * what a scanner reads without the part ever being in memory.
+ */
+export function decodedPartSource(source: MessageSource, p: MimePart, limit = Infinity): MessageSource {
+  const stream = () => Readable.from((async function* () {
+    let carry = '';
+    let out = 0;
+    for await (const chunk of source.stream(p.bodyStart, p.end) as AsyncIterable<Buffer>) {
+      let piece: Buffer;
+      if (p.encoding === 'base64') {
+        const text = carry + chunk.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, '');
+        const whole = text.length - (text.length % 4);
+        carry = text.slice(whole);
+        piece = Buffer.from(text.slice(0, whole), 'base64');
+      } else if (p.encoding === 'quoted-printable') {
+        let text = carry + chunk.toString('latin1');
+        const eq = text.lastIndexOf('=');
+        carry = eq >= 0 && eq >= text.length - 3 ? text.slice(eq) : '';
+        if (carry) text = text.slice(0, eq);
+        piece = Buffer.from(text.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+      } else piece = chunk;
+      if (out + piece.length >= limit) {
+        yield piece.subarray(0, limit - out);
+        return;
+      }
+      out += piece.length;
+      yield piece;
+    }
+    if (carry && p.encoding === 'base64') yield Buffer.from(carry, 'base64');
+  })(), { objectMode: false });
+  return {
+    size: Math.min(limit, p.end - p.bodyStart),
+    stream: () => stream(),
+    read: async () => {
+      throw new Error('a decoded part is read as a stream');
+    },
+  };
 }
 
 function decodeRaw(raw: Buffer, p: MimePart): Buffer {

@@ -41,3 +41,19 @@ describe('scanMime (streaming) finds the same parts as parseMime', () => {
     assert.deepEqual(shape(scanned), shape(parseMime(buf)));
   });
 });
+
+describe('decodedPartSource', () => {
+  it('decodes base64 and quoted-printable across chunk boundaries exactly like decodeBody', async () => {
+    const { decodeBody, decodedPartSource } = await import('./mime-parts.ts');
+    const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256));
+    const b64 = data.toString('base64').replace(/.{76}/g, '$&\r\n');
+    const qp = 'caf=C3=A9 =\r\nsoft break, '.repeat(20_000);
+    for (const [enc, body] of [['base64', b64], ['quoted-printable', qp]] as const) {
+      const msg = Buffer.from(`Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Transfer-Encoding: ${enc}\r\n\r\n${body}\r\n--q--\r\n`, 'latin1');
+      const part = parseMime(msg).children[0]!;
+      const chunks: Buffer[] = [];
+      for await (const c of decodedPartSource(bufferSource(msg), part).stream() as AsyncIterable<Buffer>) chunks.push(c);
+      assert.ok(Buffer.concat(chunks).equals(decodeBody(msg, part)), enc);
+    }
+  });
+});
