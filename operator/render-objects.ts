@@ -71,6 +71,17 @@ function quantity(v: number | string): string {
   return typeof v === 'number' ? String(v) : v;
 }
 
+/**
+ * Pod resources when the MailGateway sets none: memory follows the memory
+ * budget (limits.memoryBudget) — the process's own ~256 MiB plus the budget
+ * requested, twice the budget plus 512 MiB as the limit (never below 1 GiB),
+ * so the budget, not the kernel, is what says no (docs/operations.md, sizing).
+ */
+export function defaultResources(memoryBudget: number): Record<string, Record<string, string>> {
+  const mi = (b: number) => `${Math.ceil(b / (1024 * 1024))}Mi`;
+  return { requests: { cpu: '100m', memory: mi(memoryBudget + 256 * 1024 * 1024) }, limits: { memory: mi(Math.max(1024 * 1024 * 1024, 2 * memoryBudget + 512 * 1024 * 1024)) } };
+}
+
 export function renderObjects(gw: MailGateway, config: GatewayConfig, defaultImage = DEFAULT_IMAGE): Obj[] {
   const spec = gw.spec;
   const names = objectNames(gw);
@@ -167,7 +178,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, defaultIma
               { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
               { name: 'handover', containerPort: HANDOVER_PORT, protocol: 'TCP' },
             ],
-            resources: spec.resources ?? { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
+            resources: spec.resources ?? defaultResources(config.limits.memoryBudget),
             readinessProbe: probe('/readyz', { periodSeconds: 5, failureThreshold: 2 }),
             livenessProbe: probe('/healthz', { initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3 }),
             securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },

@@ -85,3 +85,10 @@ it('gateway pods run the operator\'s image unless spec.image says otherwise', ()
   assert.equal(image({ image: 'mine/gw:9' }, 'registry.example/mailgw:1.2.3'), 'mine/gw:9');
   assert.equal(image({}), 'mailgw/mailgw:0.1.0', 'rendered from files (no operator): the release default');
 });
+
+it('pod memory follows the memory budget unless spec.resources is set', () => {
+  const res = (spec: Obj) => find(render(gw(spec), [], []).objects as Obj[], 'StatefulSet').spec.template.spec.containers[0].resources;
+  assert.deepEqual(res({}), { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1024Mi' } });
+  assert.deepEqual(res({ limits: { memoryBudget: '1Gi' } }), { requests: { cpu: '100m', memory: '1280Mi' }, limits: { memory: '2560Mi' } });
+  assert.deepEqual(res({ resources: { limits: { memory: '3Gi' } } }), { limits: { memory: '3Gi' } });
+});
