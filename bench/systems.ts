@@ -68,7 +68,8 @@ export class Sink {
   }
 }
 
-export async function startPostfix(port: number, sinkPort: number): Promise<Running> {
+/** messageSize: the largest message accepted (bench/memory.ts sends 20 MiB ones). */
+export async function startPostfix(port: number, sinkPort: number, messageSize?: number): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-postfix-'));
   chmodSync(dir, 0o755); // the postfix user must reach its data and queue directories
   const master = readFileSync('/etc/postfix/master.cf', 'utf8').replace(/^smtp\s+inet\s+n\s+-\s+\S+\s+-\s+-\s+smtpd$/m, `127.0.0.1:${port} inet n - n - - smtpd`);
@@ -79,6 +80,7 @@ export async function startPostfix(port: number, sinkPort: number): Promise<Runn
     'myhostname = postfix.bench.test', 'mydestination =', 'mynetworks = 127.0.0.0/8', 'relay_domains =', `relayhost = [127.0.0.1]:${sinkPort}`,
     'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination', `maillog_file = ${dir}/maillog`, `maillog_file_prefixes = ${dir}`,
     'compatibility_level = 3.6', 'smtp_tls_security_level = none', 'smtpd_tls_security_level = none', 'default_process_limit = 200',
+    ...(messageSize ? [`message_size_limit = ${messageSize}`] : []),
   ].join('\n'));
   mkdirSync(join(dir, 'queue'));
   mkdirSync(join(dir, 'data'));
@@ -98,7 +100,7 @@ export async function startPostfix(port: number, sinkPort: number): Promise<Runn
 }
 
 /** profileDir: run under --cpu-prof and stop with SIGTERM so the profile is written there. */
-export async function startMailgw(port: number, sinkPort: number, profileDir?: string): Promise<Running> {
+export async function startMailgw(port: number, sinkPort: number, profileDir?: string, messageSize?: number): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-mailgw-'));
   writeFileSync(join(dir, 'gateway.yaml'), `apiVersion: mailgw.io/v1alpha1
 kind: MailGateway
@@ -109,7 +111,7 @@ spec:
   relayHost: { host: 127.0.0.1, port: ${sinkPort} }
   tls: { outbound: { mode: None }, inbound: { mode: None } }
   authentication: { spf: false, dkim: false, dmarc: false }
-  limits: { connectionsPerClient: 0, connectionsTotal: 20000 }
+  limits: { connectionsPerClient: 0, connectionsTotal: 20000${messageSize ? `, messageSize: ${messageSize}` : ''} }
   resolver: { servers: ["127.0.0.1:9"] }
 ---
 apiVersion: mailgw.io/v1alpha1
