@@ -48,12 +48,14 @@ export class K8sApi {
     return this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
   }
 
-  /** Creates an object unless one of that name exists already (then leaves it as it is). */
-  async createOnce(obj: Obj): Promise<void> {
+  /** Creates an object unless one of that name exists already (then leaves it as it is); true when it created it. */
+  async createOnce(obj: Obj): Promise<boolean> {
     try {
       await this.objects.create(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER);
+      return true;
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
+      return false;
     }
   }
 

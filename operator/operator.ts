@@ -45,6 +45,8 @@ export class Operator {
   private resyncTimer: NodeJS.Timeout | undefined;
   private metricsServer: Server | undefined;
   private running = false;
+  /** Handover tokens known to exist (reconcile.ts): the operator never reads Secrets. */
+  private readonly tokens = new Set<string>();
 
   constructor(api: K8sApi, options: OperatorOptions) {
     this.api = api;
@@ -111,7 +113,6 @@ export class Operator {
     this.informer('StatefulSet', '/apis/apps/v1/statefulsets', () => this.api.apps.listStatefulSetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets', () => this.api.policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('ServiceAccount', '/api/v1/serviceaccounts', () => this.api.core.listServiceAccountForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
-    this.informer('Secret', '/api/v1/secrets', () => this.api.core.listSecretForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     this.informer('Role', '/apis/rbac.authorization.k8s.io/v1/roles', () => this.api.rbac.listRoleForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
     // Listed untyped: the typed client renames the ingress rules' `from` to `_from`, which would look like drift forever.
     this.informer('NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies', () => this.api.custom.listClusterCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
@@ -149,7 +150,7 @@ export class Operator {
   private async reconcileKey(key: string): Promise<void> {
     const end = this.metrics.duration.startTimer();
     try {
-      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date(), gatewayImage: this.o.gatewayImage }, key);
+      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date(), gatewayImage: this.o.gatewayImage, tokens: this.tokens }, key);
       if (degraded === undefined) this.metrics.degraded.remove({ gateway: key });
       else this.metrics.degraded.set({ gateway: key }, degraded ? 1 : 0);
       this.metrics.reconciles.inc({ result: 'ok' });

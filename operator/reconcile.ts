@@ -43,6 +43,13 @@ export interface ReconcileContext {
   now: () => Date;
   /** Image for gateway pods whose MailGateway sets no spec.image. */
   gatewayImage?: string | undefined;
+  /**
+   * Handover tokens known to exist, as "namespace/name@uid/generation": the
+   * operator may not read Secrets, so it learns this from its own create
+   * (created, or 409). A new MailGateway generation (or an operator restart)
+   * checks again, which recreates a deleted token.
+   */
+  tokens?: Set<string>;
 }
 
 const metaOf = (o: Obj) => (o.metadata ?? {}) as { name: string; namespace?: string; generation?: number; uid?: string; annotations?: Record<string, string> };
@@ -130,10 +137,12 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   // 4. apply (only a valid spec; otherwise the running config stays)
   let applied = 0;
   if (rendered && !invalid) {
-    const secretName = objectNames(gwParsed.data!).handoverSecret;
-    if (!ctx.view.owned('Secret', namespace, secretName)) {
-      await ctx.api.createOnce(handoverSecret(gwParsed.data!, randomBytes(32).toString('base64url')));
-      applied++;
+    // The handover token, by name and with create only: the operator never lists, watches or reads Secrets
+    // (least privilege). An existing token answers 409 and stays; a deleted one is made again here.
+    const tokenKey = `${namespace}/${gwMeta.name}@${gwMeta.uid ?? ''}/${gwMeta.generation ?? 0}`;
+    if (!ctx.tokens?.has(tokenKey)) {
+      if (await ctx.api.createOnce(handoverSecret(gwParsed.data!, randomBytes(32).toString('base64url')))) applied++;
+      ctx.tokens?.add(tokenKey);
     }
     for (const desired of rendered.objects.map(withFingerprint)) {
       const m = metaOf(desired);

@@ -84,6 +84,17 @@ describe('operator reconcile', () => {
     assert.deepEqual(writes(), before, 'no create/update/patch/apply/delete requests');
   });
 
+  it('never reads Secrets: a deleted handover token is made again at the next change of its MailGateway', async () => {
+    const secrets = em.store.typeOf!('', 'secrets')!;
+    const old = em.store.get(secrets, NS, 'gw-handover') as Json;
+    await k.raw('DELETE', `/api/v1/namespaces/${NS}/secrets/gw-handover`);
+    await k.patch('mailgateways', NS, 'gw', { spec: { banner: 'token check' } });
+    const again = await eventually('a new handover token', () => em.store.get(secrets, NS, 'gw-handover') as Json | undefined);
+    assert.notEqual(again.metadata.uid, old.metadata.uid);
+    const verbs = [...em.store.counters.requests.keys()].filter((k) => k.endsWith(' secrets'));
+    assert.ok(verbs.every((v) => v.startsWith('create ') || v.startsWith('delete ')), `the operator only creates Secrets: ${verbs.join(', ')}`);
+  });
+
   it('editing a LocalDomain changes the ConfigMap and the pod-template hash, nothing else is rewritten', async () => {
     const rv = (group: string, resource: string, name: string) => (em.store.get(em.store.typeOf!(group, resource)!, NS, name) as Json).metadata.resourceVersion;
     const svcRv = rv('', 'services', 'gw-smtp');

@@ -1,0 +1,101 @@
+/**
+ * The CRDs on a real kube-apiserver (issue 14; test/helpers/cluster.ts):
+ * crds/ applied with server-side apply; each schema constraint and CEL rule
+ * refuses an object at admission with its field path, and valid objects are
+ * admitted; kubectl shows the printer columns, explains fields from the
+ * schema descriptions, and scales a MailGateway through /scale.
+ */
+import { after, before, describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { missing } from '../helpers/requirements.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+type Json = Record<string, unknown>;
+
+describe('CRDs on a real kube-apiserver', () => {
+  let cluster: Cluster | undefined;
+  before(async () => {
+    cluster = await startCluster();
+    if (!cluster) return;
+    cluster.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
+    cluster.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
+    cluster.kubectl('create', 'namespace', 'mail');
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+  const skip = (t: TestContext) => {
+    if (!cluster) missing(t, 'the Kubernetes control plane binaries (bash test/cluster/build.sh)');
+    return !cluster;
+  };
+
+  /** Server-side apply of one object; undefined when admitted, else the server's message. */
+  const apply = (obj: Json): string | undefined => {
+    try {
+      execFileSync(join(cluster!.bin, 'kubectl'), ['--kubeconfig', cluster!.kubeconfig, 'apply', '--server-side', '--field-manager=test', '--validate=strict', '-f', '-'], { input: JSON.stringify(obj), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+      return undefined;
+    } catch (err) {
+      return String((err as { stderr?: string }).stderr ?? err);
+    }
+  };
+  let n = 0;
+  const meta = () => ({ name: `x${n++}`, namespace: 'mail' });
+  const gw = (spec: Json) => ({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: meta(), spec });
+  const ld = (spec: Json) => ({ apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: meta(), spec: { gatewayRef: { name: 'gw' }, ...spec } });
+  const tn = (spec: Json) => ({ apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: meta(), spec: { gatewayRef: { name: 'gw' }, ...spec } });
+
+  it('admits valid manifests', (t) => {
+    if (skip(t)) return;
+    for (const obj of [
+      gw({
+        integration: 'BehindEdgeGatewayNoRecipientVerification', hostname: 'mx.example.com',
+        relayHost: { host: '[2607:f0d0:1002:51::4]', port: 25 }, limits: { messageSize: '20Mi' },
+        tls: { inbound: { mode: 'Require', clientCertificate: 'Require', certificate: { secretName: 'tls' } } },
+        proxyProtocol: { trustedLoadBalancers: ['10.0.0.0/8', '2001:db8::1'] },
+        resources: { requests: { cpu: '100m' } }, tolerations: [{ key: 'mail', operator: 'Exists' }],
+      }),
+      gw({ relayHost: { host: 'edge.example.com', mxLookup: true }, limits: { messageSize: 1000 } }),
+      ld({ domain: 'bücher.example', routing: { host: '192.168.0.1', port: 2525 } }),
+      tn({ cidrs: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'] }),
+    ]) assert.equal(apply(obj), undefined, JSON.stringify(obj));
+  });
+
+  const cases: [string, Json, RegExp][] = [
+    ['bad CIDR', tn({ cidrs: ['10.0.0.0/8', '10.0.0.0/33'] }), /spec\.cidrs\[1\].*must be an IPv4 or IPv6 address or prefix/],
+    ['bad CIDR text', tn({ cidrs: ['not-a-network'] }), /spec\.cidrs\[0\].*must be an IPv4 or IPv6 address or prefix/],
+    ['bad domain', ld({ domain: 'exa mple.com' }), /spec\.domain.*must be a domain name/],
+    ['trailing dot', ld({ domain: 'example.com.' }), /spec\.domain.*must be a domain name/],
+    ['bad host', ld({ domain: 'example.com', routing: { host: '[not-v6]' } }), /spec\.routing\.host.*must be an IPv4 address/],
+    ['unknown enum', gw({ integration: 'Sideways' }), /spec\.integration.*Unsupported value: "Sideways"/],
+    ['port 0', ld({ domain: 'example.com', routing: { host: 'mx.example.com', port: 0 } }), /spec\.routing\.port.*should be greater than or equal to 1/],
+    ['port 70000', gw({ relayHost: { host: 'edge.example.com', port: 70000 } }), /spec\.relayHost\.port.*should be less than or equal to 65535/],
+    ['unknown field', gw({ relayhost: { host: 'edge.example.com' } }), /unknown field "spec\.relayhost"/],
+    ['unknown nested field', ld({ domain: 'example.com', routing: { host: 'a.example', mx: true } }), /unknown field "spec\.routing\.mx"/],
+    ['mxLookup with an IP', gw({ relayHost: { host: '10.0.0.1', mxLookup: true } }), /spec\.relayHost\.mxLookup.*mxLookup needs a DNS name/],
+    ['client cert Require without TLS Require', gw({ tls: { inbound: { mode: 'Attempt', clientCertificate: 'Require', certificate: { secretName: 's' } } } }), /spec\.tls\.inbound\.clientCertificate.*needs tls\.inbound\.mode Require/],
+    ['TLS Require without certificate', gw({ tls: { inbound: { mode: 'Require' } } }), /spec\.tls\.inbound\.certificate.*needs tls\.inbound\.certificate/],
+    ['bad duration', gw({ queue: { lifetime: '3 days' } }), /spec\.queue\.lifetime.*should match/],
+    ['bad size', gw({ limits: { messageSize: 'lots' } }), /spec\.limits\.messageSize/],
+  ];
+  for (const [name, obj, expected] of cases) {
+    it(`refuses ${name} with the field path`, (t) => {
+      if (skip(t)) return;
+      const message = apply(obj);
+      assert.ok(message, 'refused');
+      assert.match(message, expected);
+    });
+  }
+
+  it('kubectl get shows the printer columns, explain the descriptions, scale works through /scale', (t) => {
+    if (skip(t)) return;
+    assert.equal(apply({ ...gw({ integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' } }), metadata: { name: 'gw', namespace: 'mail' } }), undefined);
+    const header = cluster!.kubectl('get', 'mailgateways', '-n', 'mail').split('\n')[0]!;
+    for (const column of ['NAME', 'INTEGRATION', 'READY']) assert.match(header, new RegExp(column));
+    assert.match(cluster!.kubectl('explain', 'mailgateway.spec.relayHost'), /Where mail for non-local domains goes/);
+    cluster!.kubectl('scale', 'mailgateway/gw', '-n', 'mail', '--replicas=3');
+    assert.equal(JSON.parse(cluster!.kubectl('get', 'mailgateway/gw', '-n', 'mail', '-o', 'json')).spec.replicas, 3);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * A real Kubernetes control plane on loopback for the tests (issue 14):
+ * etcd, kube-apiserver (secure port, certificates made at start, RBAC, a
+ * service-account signing key) and optionally kube-controller-manager, from
+ * the binaries test/cluster/build.sh built. No kubelet, scheduler or
+ * container runtime: pods stay Pending; a test that needs ready replicas
+ * sets a StatefulSet's status itself, as the kubelet would.
+ *
+ * startCluster() → { kubeconfig (admin), kubectl(...args), tokenKubeconfig(ns, sa), stop() },
+ * or undefined when the binaries are not built (the caller skips, naming them).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
+import { tempDir } from './config.ts';
+import { eventually } from './wait.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** The directory build.sh prints, if it was built (never builds here: .ci/run does, before the tests). */
+export function clusterBinaries(): string | undefined {
+  const script = join(ROOT, 'test/cluster/build.sh');
+  try {
+    const key = execFileSync('bash', ['-c', `cd "$(dirname "${script}")" && cat go.mod go.sum helm/go.mod helm/go.sum | sha256sum | cut -c1-16`], { encoding: 'utf8' }).trim();
+    const dir = join(process.env.MAILGW_CLUSTER_CACHE ?? join(process.env.HOME ?? '/root', '.cache/mailgw-cluster'), key);
+    return ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm'].every((b) => existsSync(join(dir, b))) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export interface Cluster {
+  bin: string;
+  dir: string;
+  server: string;
+  /** kubeconfig file of a cluster admin (system:masters). */
+  kubeconfig: string;
+  kubectl(...args: string[]): string;
+  /** A kubeconfig that authenticates with a token of ServiceAccount ns/name (RBAC applies). */
+  serviceAccountKubeconfig(namespace: string, name: string): string;
+  stop(): Promise<void>;
+}
+
+function pki(dir: string): void {
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=mailgw-test-ca');
+  const sign = (name: string, subj: string, ext: string) => {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj);
+    writeFileSync(join(dir, `${name}.ext`), ext);
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+  };
+  sign('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n');
+  sign('admin', '/CN=admin/O=system:masters', 'extendedKeyUsage=clientAuth\n');
+  ssl('genrsa', '-out', 'sa.key', '2048');
+  ssl('rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub');
+}
+
+function kubeconfigText(server: string, dir: string, user: Record<string, string>): string {
+  const lines = Object.entries(user).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`).join('\n');
+  return `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: ${server}\n    certificate-authority: ${join(dir, 'ca.crt')}\nusers:\n- name: u\n  user:\n${lines}\ncontexts:\n- name: test\n  context: {cluster: test, user: u}\ncurrent-context: test\n`;
+}
+
+function startProcess(bin: string, args: string[], log: string): ChildProcess {
+  const fd = openSync(log, 'a');
+  return spawn(bin, args, { stdio: ['ignore', fd, fd], detached: true });
+}
+
+function kill(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    p.once('exit', () => resolve());
+    try {
+      process.kill(-p.pid!, 'SIGTERM');
+    } catch {
+      resolve();
+    }
+    setTimeout(() => {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, 5000).unref();
+  });
+}
+
+export async function startCluster(opts: { controllerManager?: boolean } = {}): Promise<Cluster | undefined> {
+  const bin = clusterBinaries();
+  if (!bin) return undefined;
+  const dir = tempDir('mailgw-cluster-');
+  pki(dir);
+  const [etcdClient, etcdPeer, secure] = [await freePort(), await freePort(), await freePort()];
+  const procs: ChildProcess[] = [];
+  procs.push(startProcess(join(bin, 'etcd'), [
+    '--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${etcdClient}`, '--advertise-client-urls', `http://127.0.0.1:${etcdClient}`,
+    '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+    '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`, '--unsafe-no-fsync', '--log-level', 'warn',
+  ], join(dir, 'etcd.log')));
+  procs.push(startProcess(join(bin, 'kube-apiserver'), [
+    '--etcd-servers', `http://127.0.0.1:${etcdClient}`, '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', String(secure),
+    '--tls-cert-file', join(dir, 'apiserver.crt'), '--tls-private-key-file', join(dir, 'apiserver.key'), '--client-ca-file', join(dir, 'ca.crt'),
+    '--service-account-issuer', 'https://kubernetes.default.svc', '--service-account-key-file', join(dir, 'sa.pub'),
+    '--service-account-signing-key-file', join(dir, 'sa.key'), '--service-cluster-ip-range', '10.96.0.0/24',
+    '--authorization-mode', 'RBAC', '--allow-privileged', '--disable-admission-plugins', 'ServiceAccount', '--cert-dir', join(dir, 'certs'),
+  ], join(dir, 'apiserver.log')));
+  const server = `https://127.0.0.1:${secure}`;
+  const kubeconfig = join(dir, 'admin.kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigText(server, dir, { 'client-certificate': join(dir, 'admin.crt'), 'client-key': join(dir, 'admin.key') }));
+  const kubectl = (...args: string[]) => execFileSync(join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  const stop = async () => {
+    for (const p of procs.reverse()) await kill(p);
+  };
+  try {
+    await eventually('kube-apiserver ready', () => /^ok/.test(kubectl('get', '--raw', '/readyz')), 120_000, 250);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n${readFileSync(join(dir, 'apiserver.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+  }
+  if (opts.controllerManager) {
+    procs.push(startProcess(join(bin, 'kube-controller-manager'), [
+      '--kubeconfig', kubeconfig, '--controllers', 'garbage-collector-controller,statefulset-controller,deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller',
+      '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', join(dir, 'ca.crt'), '--leader-elect=false',
+      '--bind-address', '127.0.0.1', '--secure-port', String(await freePort()), '--use-service-account-credentials=false',
+    ], join(dir, 'controller-manager.log')));
+  }
+  return {
+    bin, dir, server, kubeconfig, kubectl, stop,
+    serviceAccountKubeconfig: (namespace, name) => {
+      const token = kubectl('create', 'token', name, '-n', namespace, '--duration', '2h').trim();
+      const file = join(dir, `${namespace}-${name}.kubeconfig`);
+      writeFileSync(file, kubeconfigText(server, dir, { token }));
+      return file;
+    },
+  };
+}
