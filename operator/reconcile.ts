@@ -23,7 +23,7 @@ import { canonical, getPathValue, leafPaths } from './object-diff.ts';
 import type { K8sApi } from './k8s-api.ts';
 import type { Finding } from './lint.ts';
 import { render } from './render.ts';
-import { configHash, handoverSecret, objectNames, selectorLabels } from './render-objects.ts';
+import { configHash, handoverSecret, selectorLabels } from './render-objects.ts';
 import { attachedStatus, gatewayStatus, type GatewayStatus } from './status-compute.ts';
 
 type Obj = Record<string, unknown>;

@@ -123,7 +123,7 @@ export async function startCluster(opts: { controllerManager?: boolean } = {}): 
     await eventually('kube-apiserver ready', () => /^ok/.test(kubectl('get', '--raw', '/readyz')), 120_000, 250);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n${readFileSync(join(dir, 'apiserver.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+    throw new Error(`${(err as Error).message}\n${readFileSync(join(dir, 'apiserver.log'), 'utf8').split('\n').slice(-20).join('\n')}`, { cause: err });
   }
   if (opts.controllerManager) {
     procs.push(startProcess(join(bin, 'kube-controller-manager'), [
