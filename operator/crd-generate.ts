@@ -41,8 +41,13 @@ export function toStructural(node: unknown): unknown {
   }
   if (out['x-kubernetes-preserve-unknown-fields'] && !out.type) out.type = 'object';
   if (out['x-kubernetes-int-or-string'] && Array.isArray(out.anyOf)) {
-    // Branches of an int-or-string carry only value validations.
-    out.anyOf = (out.anyOf as Json[]).map((b) => Object.fromEntries(Object.entries(b).filter(([k]) => k !== 'description' && k !== 'default')));
+    // A structural schema allows types in anyOf only as the bare int-or-string pattern
+    // (the real kube-apiserver refuses the whole CRD otherwise). Value validations move
+    // to the node: minimum applies to the integer, maxLength and pattern to the string.
+    for (const branch of out.anyOf as Json[]) {
+      for (const [k, v] of Object.entries(branch)) if (!['type', 'description', 'default'].includes(k)) out[k] = v;
+    }
+    out.anyOf = [{ type: 'integer' }, { type: 'string' }];
   }
   return out;
 }
