@@ -55,7 +55,7 @@ async function loadCluster(file: string | undefined): Promise<KubeConfig> {
   return kc;
 }
 
-export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image'] as const;
+export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image', 'watch-namespaces'] as const;
 
 export async function cmdOperator(argv: string[]): Promise<number> {
   const args = parseArgs(argv, OPERATOR_FLAGS);
@@ -71,6 +71,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     watchSilenceMs: duration('watch-silence', args.flags.get('watch-silence'), '5m'),
     metricsHost: metrics.host, metricsPort: metrics.port,
     gatewayImage: args.flags.get('gateway-image') ?? process.env.MAILGW_GATEWAY_IMAGE,
+    watchNamespaces: (args.flags.get('watch-namespaces') ?? '').split(',').map((n) => n.trim()).filter(Boolean),
   });
   await operator.start();
   const addr = operator.metricsAddress;

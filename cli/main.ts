@@ -37,7 +37,8 @@ export const HELP: Record<string, string> = {
       --identity NAME            this replica's name in the Lease (default $POD_NAME, else host-pid)
       --resync DURATION          full re-reconcile interval (default 10m)
       --watch-silence DURATION   restart a watch that has been silent this long (default 5m)
-      --gateway-image IMAGE      image for gateway pods whose MailGateway sets no spec.image`,
+      --gateway-image IMAGE      image for gateway pods whose MailGateway sets no spec.image
+      --watch-namespaces NS,...  watch (and need permissions in) only these namespaces (default: all)`,
   validate: `validate -f PATH... [--output text|json]
     Schema errors and integration-scheme lint findings, each with file, document and line; exit 1 on errors.`,
   render: `render -f PATH... [--gateway NAME]

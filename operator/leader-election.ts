@@ -6,6 +6,7 @@
  * within the lease duration steps down; on shutdown it releases the Lease so
  * a standby takes over at once.
  */
+import { V1MicroTime } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { K8sApi } from './k8s-api.ts';
 
@@ -82,7 +83,8 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = new Date(this.now());
+    // MicroTime: the real API server wants six fractional digits (a plain Date's three are refused with 400).
+    const now = new V1MicroTime(this.now());
     const spec = { holderIdentity: this.o.identity, leaseDurationSeconds: Math.max(1, Math.round(this.o.leaseDurationMs / 1000)), renewTime: now };
     let lease: Lease;
     try {
@@ -108,7 +110,7 @@ export class LeaderElector {
           metadata: { name: this.o.name, namespace: this.o.namespace, resourceVersion: lease.metadata?.resourceVersion ?? '' },
           spec: {
             ...spec,
-            acquireTime: taking ? now : (lease.spec?.acquireTime ? new Date(lease.spec.acquireTime) : now),
+            acquireTime: taking ? now : (lease.spec?.acquireTime ? new V1MicroTime(new Date(lease.spec.acquireTime).getTime()) : now),
             leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + (taking ? 1 : 0),
           },
         },
@@ -131,7 +133,7 @@ export class LeaderElector {
       if (lease.spec?.holderIdentity === this.o.identity) {
         await this.api.coordination.replaceNamespacedLease({
           name: this.o.name, namespace: this.o.namespace,
-          body: { metadata: { name: this.o.name, namespace: this.o.namespace, resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec: { ...lease.spec, holderIdentity: '', renewTime: new Date(0) } as never },
+          body: { metadata: { name: this.o.name, namespace: this.o.namespace, resourceVersion: lease.metadata?.resourceVersion ?? '' }, spec: { ...lease.spec, holderIdentity: '', renewTime: new V1MicroTime(0), ...(lease.spec?.acquireTime ? { acquireTime: new V1MicroTime(new Date(lease.spec.acquireTime).getTime()) } : {}) } as never },
         });
         this.logger.info({ event: 'leader-released' }, 'released the lease');
       }

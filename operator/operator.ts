@@ -29,6 +29,8 @@ export interface OperatorOptions {
   concurrency?: number;
   /** Image for gateway pods whose MailGateway sets no spec.image (the chart passes the operator's own). */
   gatewayImage?: string | undefined;
+  /** Namespaces to watch (the chart's watchNamespaces); empty or absent: all. */
+  watchNamespaces?: string[] | undefined;
 }
 
 const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=mailgw-operator';
@@ -40,7 +42,7 @@ export class Operator {
   private readonly logger: Logger;
   private readonly queue: WorkQueue;
   private readonly informers: ResilientInformer<Obj>[] = [];
-  private readonly byKind = new Map<string, ResilientInformer<Obj>>();
+  private readonly byKind = new Map<string, { ns: string | undefined; inf: ResilientInformer<Obj> }[]>();
   private readonly elector: LeaderElector;
   private resyncTimer: NodeJS.Timeout | undefined;
   private metricsServer: Server | undefined;
@@ -80,13 +82,33 @@ export class Operator {
     this.elector.start();
   }
 
-  private informer(kind: string, path: string, list: () => Promise<unknown>, toKey: (o: Obj) => string[], selector?: string): void {
-    const inf = new ResilientInformer<Obj>(this.api.kc, path, list as () => Promise<KubernetesListObject<Obj>>, (o) => {
-      for (const k of toKey(o)) this.queue.add(k);
-      this.metrics.queueDepth.set(this.queue.depth);
-    }, this.logger, { silenceMs: this.o.watchSilenceMs ?? 5 * 60_000, onRestart: (p) => this.metrics.watchRestarts.inc({ path: p }) }, selector);
-    this.informers.push(inf);
-    this.byKind.set(kind, inf);
+  /**
+   * One informer per kind over all namespaces, or, with watchNamespaces, one
+   * per kind and namespace (namespaced list and watch: the operator then
+   * needs permissions in those namespaces only).
+   */
+  private informer(kind: string, path: string, list: () => Promise<unknown>, toKey: (o: Obj) => string[], selector?: string, apiVersion?: string): void {
+    const namespaces = this.o.watchNamespaces?.length ? this.o.watchNamespaces : [undefined];
+    for (const ns of namespaces) {
+      // "/apis/g/v/plural" → "/apis/g/v/namespaces/NS/plural"
+      const at = ns ? path.replace(/\/([a-z]+)$/, `/namespaces/${ns}/$1`) : path;
+      const lister = ns ? () => this.api.objects.list(apiVersion!, kind, ns, undefined, undefined, undefined, undefined, selector) : list;
+      const inf = new ResilientInformer<Obj>(this.api.kc, at, lister as () => Promise<KubernetesListObject<Obj>>, (o) => {
+        for (const k of toKey(o)) this.queue.add(k);
+        this.metrics.queueDepth.set(this.queue.depth);
+      }, this.logger, { silenceMs: this.o.watchSilenceMs ?? 5 * 60_000, onRestart: (p) => this.metrics.watchRestarts.inc({ path: p }) }, selector);
+      this.informers.push(inf);
+      this.byKind.set(kind, [...(this.byKind.get(kind) ?? []), { ns, inf }]);
+    }
+  }
+
+  private listOf(kind: string): Obj[] {
+    return (this.byKind.get(kind) ?? []).flatMap((x) => x.inf.list());
+  }
+
+  private getOf(kind: string, namespace: string, name: string): Obj | undefined {
+    for (const x of this.byKind.get(kind) ?? []) if (!x.ns || x.ns === namespace) return x.inf.get(name, namespace);
+    return undefined;
   }
 
   private async startControllers(): Promise<void> {
@@ -105,20 +127,23 @@ export class Operator {
     };
     const ownerKey = (o: Obj) => (o.metadata?.ownerReferences ?? []).filter((r) => r.kind === 'MailGateway' && r.controller).map((r) => `${ns(o)}/${r.name}`);
     const crList = (plural: string) => () => this.api.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
-    this.informer('MailGateway', `/apis/${GROUP}/${VERSION}/mailgateways`, crList('mailgateways'), gatewayKey);
-    this.informer('LocalDomain', `/apis/${GROUP}/${VERSION}/localdomains`, crList('localdomains'), refKey);
-    this.informer('TrustedNetwork', `/apis/${GROUP}/${VERSION}/trustednetworks`, crList('trustednetworks'), refKey);
-    this.informer('ConfigMap', '/api/v1/configmaps', () => this.api.core.listConfigMapForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
-    this.informer('Service', '/api/v1/services', () => this.api.core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
-    this.informer('StatefulSet', '/apis/apps/v1/statefulsets', () => this.api.apps.listStatefulSetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
-    this.informer('PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets', () => this.api.policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
-    this.informer('ServiceAccount', '/api/v1/serviceaccounts', () => this.api.core.listServiceAccountForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
-    this.informer('Role', '/apis/rbac.authorization.k8s.io/v1/roles', () => this.api.rbac.listRoleForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('MailGateway', `/apis/${GROUP}/${VERSION}/mailgateways`, crList('mailgateways'), gatewayKey, undefined, `${GROUP}/${VERSION}`);
+    this.informer('LocalDomain', `/apis/${GROUP}/${VERSION}/localdomains`, crList('localdomains'), refKey, undefined, `${GROUP}/${VERSION}`);
+    this.informer('TrustedNetwork', `/apis/${GROUP}/${VERSION}/trustednetworks`, crList('trustednetworks'), refKey, undefined, `${GROUP}/${VERSION}`);
+    this.informer('ConfigMap', '/api/v1/configmaps', () => this.api.core.listConfigMapForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'v1');
+    this.informer('Service', '/api/v1/services', () => this.api.core.listServiceForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'v1');
+    this.informer('StatefulSet', '/apis/apps/v1/statefulsets', () => this.api.apps.listStatefulSetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'apps/v1');
+    this.informer('PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets', () => this.api.policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'policy/v1');
+    this.informer('ServiceAccount', '/api/v1/serviceaccounts', () => this.api.core.listServiceAccountForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'v1');
+    this.informer('Role', '/apis/rbac.authorization.k8s.io/v1/roles', () => this.api.rbac.listRoleForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'rbac.authorization.k8s.io/v1');
     // Listed untyped: the typed client renames the ingress rules' `from` to `_from`, which would look like drift forever.
-    this.informer('NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies', () => this.api.custom.listClusterCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
-    this.informer('RoleBinding', '/apis/rbac.authorization.k8s.io/v1/rolebindings', () => this.api.rbac.listRoleBindingForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR);
+    this.informer('NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies', () => this.api.custom.listClusterCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'networking.k8s.io/v1');
+    this.informer('RoleBinding', '/apis/rbac.authorization.k8s.io/v1/rolebindings', () => this.api.rbac.listRoleBindingForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'rbac.authorization.k8s.io/v1');
     await Promise.all(this.informers.map((i) => i.start()));
-    this.logger.info({ event: 'controllers-started', informers: this.informers.length }, 'watching MailGateways, LocalDomains, TrustedNetworks and owned objects');
+    const scope = this.o.watchNamespaces?.length ? this.o.watchNamespaces : undefined;
+    this.logger.info({ event: 'controllers-started', informers: this.informers.length, namespaces: scope ?? 'all' }, scope
+      ? `watching MailGateways, LocalDomains, TrustedNetworks and owned objects in ${scope.join(', ')} only; MailGateways in other namespaces are ignored`
+      : 'watching MailGateways, LocalDomains, TrustedNetworks and owned objects in all namespaces');
     this.resync();
     const every = this.o.resyncMs ?? 10 * 60_000;
     this.resyncTimer = setInterval(() => this.resync(), every);
@@ -129,7 +154,7 @@ export class Operator {
   private resync(): void {
     const keys = new Set<string>();
     for (const kind of ['MailGateway', 'LocalDomain', 'TrustedNetwork']) {
-      for (const o of this.byKind.get(kind)?.list() ?? []) {
+      for (const o of this.listOf(kind)) {
         const ns = o.metadata?.namespace ?? 'default';
         keys.add(kind === 'MailGateway' ? `${ns}/${o.metadata?.name}` : `${ns}/${(o.spec as { gatewayRef?: { name?: string } }).gatewayRef?.name ?? ''}`);
       }
@@ -138,12 +163,12 @@ export class Operator {
   }
 
   private view(): ClusterView {
-    const list = (kind: string, namespace: string) => (this.byKind.get(kind)?.list() ?? []).filter((o) => (o.metadata?.namespace ?? 'default') === namespace) as Record<string, unknown>[];
+    const list = (kind: string, namespace: string) => this.listOf(kind).filter((o) => (o.metadata?.namespace ?? 'default') === namespace) as Record<string, unknown>[];
     return {
-      gateway: (namespace, name) => this.byKind.get('MailGateway')?.get(name, namespace) as Record<string, unknown> | undefined,
+      gateway: (namespace, name) => this.getOf('MailGateway', namespace, name) as Record<string, unknown> | undefined,
       domains: (namespace) => list('LocalDomain', namespace),
       networks: (namespace) => list('TrustedNetwork', namespace),
-      owned: (kind, namespace, name) => this.byKind.get(kind)?.get(name, namespace) as Record<string, unknown> | undefined,
+      owned: (kind, namespace, name) => this.getOf(kind, namespace, name) as Record<string, unknown> | undefined,
     };
   }
 
