@@ -7,6 +7,7 @@
  *   {{ .Values.a.b }}  {{ .Release.Name }}  {{ .Release.Namespace }}  {{ .Chart.Version }}  {{ .Chart.AppVersion }}
  *   {{ X | quote }}    {{ toYaml X | nindent N }}    {{ X | default "v" }}
  *   {{ if X }} … {{ else }} … {{ end }}     {{/* comment *\/}}
+ *   {{ range .Values.list }} … {{ . }} … {{ $.Release.Namespace }} … {{ end }}
  *   {{- … -}} trims whitespace (and newlines) before / after, as in Helm.
  *
  * Truthiness as in Go templates: false, 0, "", null, empty lists and maps
@@ -18,9 +19,13 @@ export interface RenderContext {
   Values: Record<string, unknown>;
   Release: { Name: string; Namespace: string };
   Chart: { Version: string; AppVersion: string };
+  /** The element `.` stands for inside a range. */
+  Dot?: unknown;
 }
 
 function lookup(ctx: RenderContext, path: string): unknown {
+  if (path === '.' && 'Dot' in ctx) return ctx.Dot;
+  if (path.startsWith('$.')) path = path.slice(1); // the root, also inside a range
   if (!/^\.(Values|Release|Chart)(\.[A-Za-z0-9_]+)*$/.test(path)) throw new Error(`unsupported reference ${path}`);
   let cur: unknown = ctx;
   for (const p of path.slice(1).split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[p] : undefined;
@@ -83,9 +88,10 @@ function tokenize(src: string): Token[] {
   }
 }
 
-export function renderTemplate(src: string, ctx: RenderContext): string {
+export function renderTemplate(src: string, root: RenderContext): string {
   const tokens = tokenize(src);
   let i = 0;
+  let ctx = root;
   const block = (stopAt: string[]): { out: string; stop: string } => {
     let out = '';
     while (i < tokens.length) {
@@ -97,6 +103,24 @@ export function renderTemplate(src: string, ctx: RenderContext): string {
       const a = t.text;
       if (a.startsWith('/*')) continue;
       if (stopAt.includes(a)) return { out, stop: a };
+      const range = /^range\s+(\S+)$/.exec(a);
+      if (range) {
+        const items = lookup(ctx, range[1]!);
+        const list = Array.isArray(items) ? items : [];
+        const start = i;
+        const outer = ctx;
+        if (list.length === 0) {
+          ctx = { ...outer, Dot: '' };
+          block(['end']); // walk past the body, output discarded
+        }
+        for (const item of list) {
+          i = start;
+          ctx = { ...outer, Dot: item };
+          out += block(['end']).out;
+        }
+        ctx = outer;
+        continue;
+      }
       const cond = /^if\s+(.+)$/.exec(a);
       if (cond) {
         const yes = block(['else', 'end']);

@@ -120,6 +120,19 @@ describe('Helm chart', () => {
 
   it('templates stay inside the documented Helm subset', () => {
     assert.throws(() => renderTemplate('{{ include "x" . }}', { Values: {}, Release: { Name: '', Namespace: '' }, Chart: { Version: '', AppVersion: '' } }), /unsupported/);
-    assert.throws(() => renderTemplate('{{ range .Values.x }}{{ end }}', { Values: {}, Release: { Name: '', Namespace: '' }, Chart: { Version: '', AppVersion: '' } }), /unsupported/);
+    assert.throws(() => renderTemplate('{{ tpl .Values.x . }}', { Values: {}, Release: { Name: '', Namespace: '' }, Chart: { Version: '', AppVersion: '' } }), /unsupported/);
+    const ctx = { Values: { xs: ['a', 'b'], none: [] }, Release: { Name: 'r', Namespace: 'ns' }, Chart: { Version: '', AppVersion: '' } };
+    assert.equal(renderTemplate('{{ range .Values.xs }}[{{ . }}@{{ $.Release.Namespace }}]{{ end }}{{ range .Values.none }}x{{ end }}', ctx), '[a@ns][b@ns]');
+  });
+
+  it('watchNamespaces: RoleBindings in those namespaces instead of the ClusterRoleBinding, and the operator told to watch only them', () => {
+    const objs = objects(renderChart(chartValues({ operator: { watchNamespaces: ['team-a', 'team-c'] } })));
+    assert.equal(objs.filter((o) => o.kind === 'ClusterRoleBinding').length, 0);
+    const bindings = objs.filter((o) => o.kind === 'RoleBinding' && o.roleRef.kind === 'ClusterRole');
+    assert.deepEqual(bindings.map((b) => b.metadata.namespace), ['team-a', 'team-c']);
+    assert.ok(bindings.every((b) => b.subjects[0].namespace === 'mailgw-system'));
+    const args = objs.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].args as string[];
+    assert.equal(args[args.indexOf('--watch-namespaces') + 1], 'team-a,team-c,');
+    assert.equal(objects(renderChart(chartValues())).filter((o) => o.kind === 'ClusterRoleBinding').length, 1, 'default: all namespaces');
   });
 });
