@@ -125,6 +125,17 @@ describe('Helm chart', () => {
     assert.equal(renderTemplate('{{ range .Values.xs }}[{{ . }}@{{ $.Release.Namespace }}]{{ end }}{{ range .Values.none }}x{{ end }}', ctx), '[a@ns][b@ns]');
   });
 
+  it('no rule anywhere lets the operator read Secrets (helm template, all options, and deploy/mailgw.yaml)', () => {
+    const readsSecrets = (o: Json) => ['ClusterRole', 'Role'].includes(o.kind) && ((o.rules ?? []) as Json[]).some((r) => (r.apiGroups as string[]).some((g) => g === '' || g === '*')
+      && (r.resources as string[]).some((res) => res === 'secrets' || res === '*') && (r.verbs as string[]).some((v) => ['get', 'list', 'watch', '*'].includes(v)));
+    const sources: [string, Json[]][] = [
+      ['defaults', objects(renderChart(chartValues()))],
+      ['all options', objects(renderChart(chartValues(allOn)))],
+      ['deploy/mailgw.yaml', parseAllDocuments(readFileSync(join(CHART_DIR, '../../deploy/mailgw.yaml'), 'utf8')).map((d) => d.toJS() as Json).filter(Boolean)],
+    ];
+    for (const [name, objs] of sources) assert.deepEqual(objs.filter(readsSecrets).map((o) => o.metadata.name), [], name);
+  });
+
   it('watchNamespaces: RoleBindings in those namespaces instead of the ClusterRoleBinding, and the operator told to watch only them', () => {
     const objs = objects(renderChart(chartValues({ operator: { watchNamespaces: ['team-a', 'team-c'] } })));
     assert.equal(objs.filter((o) => o.kind === 'ClusterRoleBinding').length, 0);
