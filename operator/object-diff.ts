@@ -25,3 +25,20 @@ export function getPathValue(obj: unknown, path: string[]): unknown {
   }
   return cur;
 }
+
+/**
+ * Whether `live` holds everything `desired` says: objects key by key, lists
+ * element by element (same length and order), so fields the API server adds
+ * by defaulting (imagePullPolicy, a probe's scheme, a fieldRef's apiVersion,
+ * a volume's defaultMode…) are not drift.
+ */
+export function holds(live: unknown, desired: unknown): boolean {
+  if (Array.isArray(desired)) {
+    return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => holds(live[i], d));
+  }
+  if (desired && typeof desired === 'object') {
+    if (!live || typeof live !== 'object' || Array.isArray(live)) return false;
+    return Object.entries(desired as Obj).every(([k, v]) => v === undefined || holds((live as Obj)[k], v));
+  }
+  return canonical(live) === canonical(desired);
+}

@@ -19,7 +19,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { localDomain, mailGateway, trustedNetwork, type LocalDomain, type MailGateway, type TrustedNetwork } from '../api/index.ts';
-import { canonical, getPathValue, leafPaths } from './object-diff.ts';
+import { canonical, holds } from './object-diff.ts';
 import type { K8sApi } from './k8s-api.ts';
 import type { Finding } from './lint.ts';
 import { render } from './render.ts';
@@ -69,10 +69,8 @@ function withFingerprint(obj: Obj): Obj {
 export function upToDate(desired: Obj, live: Obj | undefined): boolean {
   if (!live) return false;
   if (metaOf(live).annotations?.[APPLIED] !== metaOf(desired).annotations?.[APPLIED]) return false;
-  for (const [path, value] of leafPaths(desired)) {
-    if (canonical(getPathValue(live, path)) !== canonical(value)) return false;
-  }
-  return true;
+  // Everything we set is still there; what the server defaulted around it is not drift.
+  return holds(live, desired);
 }
 
 function refersTo(o: Obj, name: string): boolean {
@@ -136,12 +134,17 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
 
   // 4. apply (only a valid spec; otherwise the running config stays)
   let applied = 0;
+  /** Kind/name of each object written, for the log line (a steady stream of them means drift). */
+  const wrote: string[] = [];
   if (rendered && !invalid) {
     // The handover token, by name and with create only: the operator never lists, watches or reads Secrets
     // (least privilege). An existing token answers 409 and stays; a deleted one is made again here.
     const tokenKey = `${namespace}/${gwMeta.name}@${gwMeta.uid ?? ''}/${gwMeta.generation ?? 0}`;
     if (!ctx.tokens?.has(tokenKey)) {
-      if (await ctx.api.createOnce(handoverSecret(gwParsed.data!, randomBytes(32).toString('base64url')))) applied++;
+      if (await ctx.api.createOnce(handoverSecret(gwParsed.data!, randomBytes(32).toString('base64url')))) {
+        applied++;
+        wrote.push('Secret/handover');
+      }
       ctx.tokens?.add(tokenKey);
     }
     for (const desired of rendered.objects.map(withFingerprint)) {
@@ -149,6 +152,7 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
       if (upToDate(desired, ctx.view.owned(String(desired.kind), m.namespace ?? namespace, m.name))) continue;
       await ctx.api.apply(desired);
       applied++;
+      wrote.push(`${String(desired.kind)}/${m.name}`);
     }
   }
 
@@ -189,6 +193,6 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
       await writeAttached(ctx, plural, item.raw, accepted, reason, message);
     }
   }
-  log.info({ event: 'reconcile', applied, degraded: Boolean(invalid), domains: status.domains, networks: status.networks, ready: status.readyReplicas }, 'reconciled');
+  log.info({ event: 'reconcile', applied, ...(wrote.length ? { wrote } : {}), degraded: Boolean(invalid), domains: status.domains, networks: status.networks, ready: status.readyReplicas }, 'reconciled');
   return Boolean(invalid);
 }

@@ -78,7 +78,11 @@ function quantity(v: number | string): string {
  * so the budget, not the kernel, is what says no (docs/operations.md, sizing).
  */
 export function defaultResources(memoryBudget: number): Record<string, Record<string, string>> {
-  const mi = (b: number) => `${Math.ceil(b / (1024 * 1024))}Mi`;
+  // In the API server's canonical form (1024Mi is stored as 1Gi), or the live object would always look drifted.
+  const mi = (b: number) => {
+    const n = Math.ceil(b / (1024 * 1024));
+    return n % 1024 === 0 ? `${n / 1024}Gi` : `${n}Mi`;
+  };
   return { requests: { cpu: '100m', memory: mi(memoryBudget + 256 * 1024 * 1024) }, limits: { memory: mi(Math.max(1024 * 1024 * 1024, 2 * memoryBudget + 512 * 1024 * 1024)) } };
 }
 

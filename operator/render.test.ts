@@ -88,7 +88,7 @@ it('gateway pods run the operator\'s image unless spec.image says otherwise', ()
 
 it('pod memory follows the memory budget unless spec.resources is set', () => {
   const res = (spec: Obj) => find(render(gw(spec), [], []).objects as Obj[], 'StatefulSet').spec.template.spec.containers[0].resources;
-  assert.deepEqual(res({}), { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1024Mi' } });
+  assert.deepEqual(res({}), { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } });
   assert.deepEqual(res({ limits: { memoryBudget: '1Gi' } }), { requests: { cpu: '100m', memory: '1280Mi' }, limits: { memory: '2560Mi' } });
   assert.deepEqual(res({ resources: { limits: { memory: '3Gi' } } }), { limits: { memory: '3Gi' } });
 });
