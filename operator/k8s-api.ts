@@ -48,6 +48,21 @@ export class K8sApi {
     return this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
   }
 
+  /**
+   * Takes an object's spec back wholesale (JSON merge patch: lists are
+   * replaced, not merged). For drift that server-side apply cannot undo: a
+   * list entry another field manager added or re-keyed (a Service port a
+   * person changed) stays theirs and may even collide with ours.
+   */
+  replaceSpec(obj: Obj): Promise<unknown> {
+    const m = obj.metadata as { name: string; namespace: string };
+    const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: m.name, namespace: m.namespace }, spec: obj.spec };
+    if (obj.kind === 'NetworkPolicy') {
+      return this.custom.patchNamespacedCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespace: m.namespace, name: m.name, body }, this.merge);
+    }
+    return this.objects.patch(body as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
+  }
+
   /** Creates an object unless one of that name exists already (then leaves it as it is); true when it created it. */
   async createOnce(obj: Obj): Promise<boolean> {
     try {

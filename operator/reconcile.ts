@@ -73,6 +73,25 @@ export function upToDate(desired: Obj, live: Obj | undefined): boolean {
   return holds(live, desired);
 }
 
+/**
+ * Server-side apply, then a check that the object now holds what we want.
+ * Where another field manager's list entries keep it from doing so (or make
+ * the apply invalid, 422), the spec is taken back wholesale and applied again.
+ */
+async function applyHealing(ctx: ReconcileContext, desired: Obj): Promise<void> {
+  let live: Obj | undefined;
+  try {
+    live = await ctx.api.apply(desired) as unknown as Obj;
+  } catch (err) {
+    if ((err as { code?: number }).code !== 422) throw err;
+  }
+  if (live && holds(live, desired)) return;
+  const m = metaOf(desired);
+  ctx.logger.warn({ event: 'drift-replaced', object: `${String(desired.kind)}/${m.namespace}/${m.name}` }, 'another field manager changed list entries the operator owns; taking the spec back');
+  await ctx.api.replaceSpec(desired);
+  await ctx.api.apply(desired);
+}
+
 function refersTo(o: Obj, name: string): boolean {
   return ((o.spec as { gatewayRef?: { name?: string } } | undefined)?.gatewayRef?.name) === name;
 }
@@ -150,7 +169,7 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
     for (const desired of rendered.objects.map(withFingerprint)) {
       const m = metaOf(desired);
       if (upToDate(desired, ctx.view.owned(String(desired.kind), m.namespace ?? namespace, m.name))) continue;
-      await ctx.api.apply(desired);
+      await applyHealing(ctx, desired);
       applied++;
       wrote.push(`${String(desired.kind)}/${m.name}`);
     }

@@ -93,7 +93,12 @@ function kill(p: ChildProcess | undefined): Promise<void> {
   });
 }
 
-export async function startCluster(opts: { controllerManager?: boolean } = {}): Promise<Cluster | undefined> {
+/**
+ * controllerManager: run kube-controller-manager with these controllers
+ * (true: the garbage collector only, so that a test can set a StatefulSet's
+ * status as the kubelet would without the StatefulSet controller resetting it).
+ */
+export async function startCluster(opts: { controllerManager?: boolean | string[] } = {}): Promise<Cluster | undefined> {
   const bin = clusterBinaries();
   if (!bin) return undefined;
   const dir = tempDir('mailgw-cluster-');
@@ -127,7 +132,7 @@ export async function startCluster(opts: { controllerManager?: boolean } = {}): 
   }
   if (opts.controllerManager) {
     procs.push(startProcess(join(bin, 'kube-controller-manager'), [
-      '--kubeconfig', kubeconfig, '--controllers', 'garbage-collector-controller,statefulset-controller,deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller',
+      '--kubeconfig', kubeconfig, '--controllers', (Array.isArray(opts.controllerManager) ? opts.controllerManager : ['garbage-collector-controller']).join(','),
       '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', join(dir, 'ca.crt'), '--leader-elect=false',
       '--bind-address', '127.0.0.1', '--secure-port', String(await freePort()), '--use-service-account-credentials=false',
     ], join(dir, 'controller-manager.log')));
