@@ -47,6 +47,8 @@ export interface Cluster {
   kubectl(...args: string[]): string;
   /** A kubeconfig that authenticates with a token of ServiceAccount ns/name (RBAC applies). */
   serviceAccountKubeconfig(namespace: string, name: string): string;
+  /** Stops kube-apiserver (SIGKILL) and starts it again on the same port; resolves when it is ready. */
+  restartApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -110,13 +112,15 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
     '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
     '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`, '--unsafe-no-fsync', '--log-level', 'warn',
   ], join(dir, 'etcd.log')));
-  procs.push(startProcess(join(bin, 'kube-apiserver'), [
+  const apiserverArgs = [
     '--etcd-servers', `http://127.0.0.1:${etcdClient}`, '--bind-address', '127.0.0.1', '--advertise-address', '127.0.0.1', '--secure-port', String(secure),
     '--tls-cert-file', join(dir, 'apiserver.crt'), '--tls-private-key-file', join(dir, 'apiserver.key'), '--client-ca-file', join(dir, 'ca.crt'),
     '--service-account-issuer', 'https://kubernetes.default.svc', '--service-account-key-file', join(dir, 'sa.pub'),
     '--service-account-signing-key-file', join(dir, 'sa.key'), '--service-cluster-ip-range', '10.96.0.0/24',
     '--authorization-mode', 'RBAC', '--allow-privileged', '--disable-admission-plugins', 'ServiceAccount', '--cert-dir', join(dir, 'certs'),
-  ], join(dir, 'apiserver.log')));
+  ];
+  let apiserver = startProcess(join(bin, 'kube-apiserver'), apiserverArgs, join(dir, 'apiserver.log'));
+  procs.push(apiserver);
   const server = `https://127.0.0.1:${secure}`;
   const kubeconfig = join(dir, 'admin.kubeconfig');
   writeFileSync(kubeconfig, kubeconfigText(server, dir, { 'client-certificate': join(dir, 'admin.crt'), 'client-key': join(dir, 'admin.key') }));
@@ -139,6 +143,18 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
   }
   return {
     bin, dir, server, kubeconfig, kubectl, stop,
+    restartApiServer: async () => {
+      try {
+        process.kill(-apiserver.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await new Promise((r) => (apiserver.exitCode !== null || apiserver.signalCode !== null ? r(undefined) : apiserver.once('exit', r)));
+      const i = procs.indexOf(apiserver);
+      apiserver = startProcess(join(bin, 'kube-apiserver'), apiserverArgs, join(dir, 'apiserver.log'));
+      procs[i] = apiserver;
+      await eventually('kube-apiserver ready again', () => /^ok/.test(kubectl('get', '--raw', '/readyz')), 120_000, 250);
+    },
     serviceAccountKubeconfig: (namespace, name) => {
       const token = kubectl('create', 'token', name, '-n', namespace, '--duration', '2h').trim();
       const file = join(dir, `${namespace}-${name}.kubeconfig`);
