@@ -85,10 +85,13 @@ export class MemoryBudget {
   }
 
   private wake(): void {
+    let granted = false;
     while (this.waiters.length > 0 && this.fits(this.waiters[0]!.bytes)) {
       const w = this.waiters.shift()!;
       this.usedBytes += w.bytes;
+      granted = true;
       w.resolve();
     }
+    if (granted) this.onChange(this.usedBytes, this.limit);
   }
 }
