@@ -9,8 +9,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { missing } from '../helpers/requirements.ts';
+import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 type Json = Record<string, unknown>;
@@ -27,10 +26,7 @@ describe('CRDs on a real kube-apiserver', () => {
   after(async () => {
     await cluster?.stop();
   });
-  const skip = (t: TestContext) => {
-    if (!cluster) missing(t, 'the Kubernetes control plane binaries (bash test/cluster/build.sh)');
-    return !cluster;
-  };
+  const skip = (t: TestContext) => withoutCluster(t, cluster);
 
   /** Server-side apply of one object; undefined when admitted, else the server's message. */
   const apply = (obj: Json): string | undefined => {

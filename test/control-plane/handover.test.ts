@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { mailGateway } from '../../api/index.ts';
 import { render } from '../../operator/render.ts';
 import { decideRetirement } from '../../gateway/handover/retire-check.ts';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { missing } from '../helpers/requirements.ts';
+import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 
 describe('handover retire check on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
@@ -32,10 +31,7 @@ describe('handover retire check on a real kube-apiserver', () => {
     else process.env.KUBECONFIG = saved;
     await cluster?.stop();
   });
-  const skip = (t: TestContext) => {
-    if (!cluster) missing(t, 'the Kubernetes control plane binaries (bash test/cluster/build.sh)');
-    return !cluster;
-  };
+  const skip = (t: TestContext) => withoutCluster(t, cluster);
   const mode = (pod: string, statefulSet = 'gw-gateway') => ({ kind: 'kubernetes' as const, statefulSet, namespace: 'mail', pod, peerAddress: '{pod}.{statefulset}-headless.{namespace}.svc:2526', apiTimeoutMs: 10_000 });
 
   it('a pod above the replicas retires to the pods that stay; one within them is a restart', async (t) => {

@@ -10,11 +10,9 @@
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { collectJsonLines } from '../helpers/mailgw-process.ts';
-import { missing } from '../helpers/requirements.ts';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -30,10 +28,7 @@ describe('Helm chart on a real kube-apiserver', () => {
     op?.kill('SIGKILL');
     await cluster?.stop();
   });
-  const skip = (t: TestContext) => {
-    if (!cluster) missing(t, 'the Kubernetes control plane binaries and helm (bash test/cluster/build.sh)');
-    return !cluster;
-  };
+  const skip = (t: TestContext) => withoutCluster(t, cluster);
   const helm = (...args: string[]) => execFileSync(join(cluster!.bin, 'helm'), ['--kubeconfig', cluster!.kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
   it('helm lint --strict passes', (t) => {
@@ -50,9 +45,9 @@ describe('Helm chart on a real kube-apiserver', () => {
     assert.equal(dep.items.length, 1);
     const sa = dep.items[0]!.spec.template.spec.serviceAccountName;
     // The operator as the Deployment's pod would run it, with the installed ServiceAccount.
-    const lines: Record<string, unknown>[] = [];
-    op = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'operator', '--kubeconfig', c.serviceAccountKubeconfig('mailgw-system', sa), '--lease-namespace', 'mailgw-system', '--metrics-address', '127.0.0.1:0', '--identity', 'helm-op'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    collectJsonLines(op.stdout!, lines);
+    const started = startOperatorProcess(c.serviceAccountKubeconfig('mailgw-system', sa), '--lease-namespace', 'mailgw-system', '--identity', 'helm-op');
+    op = started.proc;
+    const lines = started.lines;
     c.kubectl('create', 'namespace', 'mail');
     execFileSync(join(c.bin, 'kubectl'), ['--kubeconfig', c.kubeconfig, 'apply', '--server-side', '-f', '-'], {
       input: JSON.stringify({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, protection: { antivirus: { enabled: true } } } }),

@@ -10,11 +10,9 @@
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { collectJsonLines } from '../helpers/mailgw-process.ts';
-import { missing } from '../helpers/requirements.ts';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -24,7 +22,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 describe('operator on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
   let op: ChildProcess | undefined;
-  const lines: Record<string, unknown>[] = [];
+  let lines: Record<string, unknown>[] = [];
   const apply = (obj: Json) => execFileSync(join(cluster!.bin, 'kubectl'), ['--kubeconfig', cluster!.kubeconfig, 'apply', '--server-side', '--field-manager=gitops', '-f', '-'], { input: JSON.stringify(obj), stdio: ['pipe', 'ignore', 'pipe'] });
   const get = (kind: string, name: string): Json | undefined => {
     try {
@@ -48,18 +46,16 @@ describe('operator on a real kube-apiserver', () => {
     for (const ns of ['mailgw-system', NS]) c.kubectl('create', 'namespace', ns);
     c.kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
     const kubeconfig = c.serviceAccountKubeconfig('mailgw-system', 'mailgw-operator');
-    op = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'operator', '--kubeconfig', kubeconfig, '--lease-namespace', 'mailgw-system', '--metrics-address', '127.0.0.1:0', '--identity', 'op-1', '--resync', '3s'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    collectJsonLines(op.stdout!, lines);
+    const started = startOperatorProcess(kubeconfig, '--lease-namespace', 'mailgw-system', '--identity', 'op-1', '--resync', '3s');
+    op = started.proc;
+    lines = started.lines;
     await eventually('controllers started', () => lines.find((l) => l.event === 'controllers-started'), 60_000);
   });
   after(async () => {
     op?.kill('SIGKILL');
     await cluster?.stop();
   });
-  const skip = (t: TestContext) => {
-    if (!cluster) missing(t, 'the Kubernetes control plane binaries (bash test/cluster/build.sh)');
-    return !cluster;
-  };
+  const skip = (t: TestContext) => withoutCluster(t, cluster);
 
   it('creates the owned objects and status; Ready once the StatefulSet reports its replicas ready', { timeout: 90_000 }, async (t) => {
     if (skip(t)) return;

@@ -8,8 +8,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { missing } from '../helpers/requirements.ts';
+import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -30,10 +29,7 @@ describe('operator RBAC on a real kube-apiserver', () => {
   after(async () => {
     await cluster?.stop();
   });
-  const skip = (t: TestContext) => {
-    if (!cluster) missing(t, 'the Kubernetes control plane binaries (bash test/cluster/build.sh)');
-    return !cluster;
-  };
+  const skip = (t: TestContext) => withoutCluster(t, cluster);
   const asOperator = (...args: string[]): { ok: boolean; out: string } => {
     try {
       return { ok: true, out: execFileSync(join(cluster!.bin, 'kubectl'), ['--kubeconfig', operator, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }) };

@@ -6,11 +6,9 @@
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { collectJsonLines } from '../helpers/mailgw-process.ts';
-import { missing } from '../helpers/requirements.ts';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -20,10 +18,7 @@ describe('operator faults on a real kube-apiserver', () => {
   const ops: { proc: ChildProcess; lines: Record<string, unknown>[]; id: string }[] = [];
   let kubeconfig = '';
   const startOp = (id: string) => {
-    const lines: Record<string, unknown>[] = [];
-    const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'operator', '--kubeconfig', kubeconfig, '--lease-namespace', 'mailgw-system', '--lease-duration', '4s', '--metrics-address', '127.0.0.1:0', '--identity', id], { stdio: ['ignore', 'pipe', 'inherit'] });
-    collectJsonLines(proc.stdout!, lines);
-    const o = { proc, lines, id };
+    const o = { ...startOperatorProcess(kubeconfig, '--lease-namespace', 'mailgw-system', '--lease-duration', '4s', '--identity', id), id };
     ops.push(o);
     return o;
   };
@@ -53,10 +48,7 @@ describe('operator faults on a real kube-apiserver', () => {
     for (const o of ops) o.proc.kill('SIGKILL');
     await cluster?.stop();
   });
-  const skip = (t: TestContext) => {
-    if (!cluster) missing(t, 'the Kubernetes control plane binaries (bash test/cluster/build.sh)');
-    return !cluster;
-  };
+  const skip = (t: TestContext) => withoutCluster(t, cluster);
 
   it('kube-apiserver restarted under a running operator: the next edit is reconciled, no operator restart', { timeout: 180_000 }, async (t) => {
     if (skip(t)) return;

@@ -7,13 +7,11 @@
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { collectJsonLines } from '../helpers/mailgw-process.ts';
-import { missing } from '../helpers/requirements.ts';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -21,7 +19,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 describe('operator with watchNamespaces on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
   let op: ChildProcess | undefined;
-  const lines: Record<string, unknown>[] = [];
+  let lines: Record<string, unknown>[] = [];
   before(async () => {
     cluster = await startCluster({ controllerManager: false });
     if (!cluster) return;
@@ -36,18 +34,15 @@ describe('operator with watchNamespaces on a real kube-apiserver', () => {
     const { execFileSync } = await import('node:child_process');
     execFileSync(join(c.bin, 'kubectl'), ['--kubeconfig', c.kubeconfig, 'apply', '--server-side', '-f', '-'], { input: scoped.map((d) => JSON.stringify(d)).join('\n'), stdio: ['pipe', 'ignore', 'inherit'] });
     const kubeconfig = c.serviceAccountKubeconfig('mailgw-system', 'mailgw-operator');
-    op = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'operator', '--kubeconfig', kubeconfig, '--watch-namespaces', 'team-a', '--lease-namespace', 'mailgw-system', '--metrics-address', '127.0.0.1:0', '--identity', 'op-1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    collectJsonLines(op.stdout!, lines);
-    if (process.env.MAILGW_DEBUG_OPERATOR) collectJsonLines(op.stdout!, [], (l) => process.stderr.write(`${JSON.stringify(l)}\n`));
+    const started = startOperatorProcess(kubeconfig, '--watch-namespaces', 'team-a', '--lease-namespace', 'mailgw-system', '--identity', 'op-1');
+    op = started.proc;
+    lines = started.lines;
   });
   after(async () => {
     op?.kill('SIGKILL');
     await cluster?.stop();
   });
-  const skip = (t: TestContext) => {
-    if (!cluster) missing(t, 'the Kubernetes control plane binaries (bash test/cluster/build.sh)');
-    return !cluster;
-  };
+  const skip = (t: TestContext) => withoutCluster(t, cluster);
 
   it('reconciles team-a, ignores team-b, and holds no permission in team-b', { timeout: 120_000 }, async (t) => {
     if (skip(t)) return;

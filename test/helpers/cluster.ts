@@ -13,7 +13,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
 import { tempDir } from './config.ts';
+import { collectJsonLines } from './mailgw-process.ts';
+import { missing } from './requirements.ts';
 import { eventually } from './wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -162,4 +165,18 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
       return file;
     },
   };
+}
+
+/** For a test's first line: true (and skipped, or failed under MAILGW_REQUIRE_ALL=1) when no cluster could be started. */
+export function withoutCluster(t: TestContext, cluster: Cluster | undefined): boolean {
+  if (!cluster) missing(t, 'the Kubernetes control plane binaries and helm (bash test/cluster/build.sh)');
+  return !cluster;
+}
+
+/** `mailgw operator` as a process with the given kubeconfig and flags, its JSON log collected. */
+export function startOperatorProcess(kubeconfig: string, ...flags: string[]): { proc: ChildProcess; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'operator', '--kubeconfig', kubeconfig, '--metrics-address', '127.0.0.1:0', ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
+  collectJsonLines(proc.stdout!, lines);
+  return { proc, lines };
 }
