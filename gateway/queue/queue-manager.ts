@@ -40,6 +40,8 @@ export class QueueManager {
   private readonly now: () => number;
   private readonly active = new Map<string, Promise<void>>();
   private readonly deleteRequested = new Set<string>();
+  /** Per message: the tail of its serialized state changes (serialized()). */
+  private readonly stateLocks = new Map<string, Promise<void>>();
   /** Due now, in arrival order of their turn (the active set's intake). */
   private readonly ready = new Set<string>();
   /** Deferred: id → time of the next attempt. Held messages are in neither. */
@@ -173,10 +175,30 @@ export class QueueManager {
       this.logger.info({ event: 'removed', qid: msg.id, delivered: state.rcpts.filter((r) => r.status === 'delivered').length, failed: state.rcpts.filter((r) => r.status === 'failed').length }, 'message removed from the queue');
       return;
     }
-    const current = this.ctx.spool.get(msg.id)?.state;
-    state.held = current?.held ?? state.held; // an admin may have held it meanwhile
-    state.nextAttemptAt = now + backoffMs(state.attempts, this.ctx.config.queue);
-    await this.ctx.spool.setState(msg.id, state);
+    await this.serialized(msg.id, async () => {
+      // Read under the message's lock: an admin's hold written meanwhile is durable and visible here.
+      const current = this.ctx.spool.get(msg.id)?.state;
+      state.held = current?.held ?? state.held;
+      state.nextAttemptAt = now + backoffMs(state.attempts, this.ctx.config.queue);
+      await this.ctx.spool.setState(msg.id, state);
+    });
+  }
+
+  /**
+   * Runs state changes of one message one after the other: an admin's hold,
+   * release or flush and the outcome of an attempt that was running at that
+   * moment each read the state the other wrote (a hold could be lost, or an
+   * attempt's outcome overwritten by a stale copy, when both wrote at once).
+   */
+  private serialized<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.stateLocks.get(id) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.then(() => undefined, () => undefined);
+    this.stateLocks.set(id, tail);
+    void tail.then(() => {
+      if (this.stateLocks.get(id) === tail) this.stateLocks.delete(id);
+    });
+    return run;
   }
 
   private async queueDsn(msg: StoredMessage, state: DeliveryState, indexes: number[], expired: boolean): Promise<void> {
@@ -236,13 +258,16 @@ export class QueueManager {
   }
 
   private async update(id: string, change: (s: DeliveryState) => void): Promise<boolean> {
-    const msg = this.ctx.spool.get(id);
-    if (!msg) return false;
-    const state = structuredClone(stateOf(msg));
-    change(state);
-    await this.ctx.spool.setState(id, state);
-    this.track(id);
-    return true;
+    const ok = await this.serialized(id, async () => {
+      const msg = this.ctx.spool.get(id);
+      if (!msg) return false;
+      const state = structuredClone(stateOf(msg));
+      change(state);
+      await this.ctx.spool.setState(id, state);
+      return true;
+    });
+    if (ok) this.track(id);
+    return ok;
   }
 
   /** Retry now (all messages, or the given ones); held messages stay held. */
