@@ -1,0 +1,53 @@
+/**
+ * 1,000 LocalDomains created at once on a real kube-apiserver (issue 14):
+ * the operator coalesces them into a handful of ConfigMap writes (counted
+ * from its own log of what each reconcile wrote), and the ConfigMap ends
+ * with all of them.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { eventually } from '../helpers/wait.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+describe('1,000 LocalDomains on a real kube-apiserver', () => {
+  let cluster: Cluster | undefined;
+  let op: ChildProcess | undefined;
+  let lines: Record<string, unknown>[] = [];
+  before(async () => {
+    cluster = await startCluster();
+    if (!cluster) return;
+    const c = cluster;
+    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
+    c.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
+    for (const ns of ['mailgw-system', 'mail']) c.kubectl('create', 'namespace', ns);
+    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
+    const started = startOperatorProcess(c.serviceAccountKubeconfig('mailgw-system', 'mailgw-operator'), '--lease-namespace', 'mailgw-system', '--identity', 'bulk');
+    op = started.proc;
+    lines = started.lines;
+    await eventually('controllers started', () => lines.find((l) => l.event === 'controllers-started'), 60_000);
+  });
+  after(async () => {
+    op?.kill('SIGKILL');
+    await cluster?.stop();
+  });
+
+  it('a handful of ConfigMap writes, all 1,000 domains in the end', { timeout: 300_000 }, async (t) => {
+    if (withoutCluster(t, cluster)) return;
+    const c = cluster!;
+    const apply = (objs: unknown[]) => execFileSync(join(c.bin, 'kubectl'), ['--kubeconfig', c.kubeconfig, 'apply', '--server-side', '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n'), stdio: ['pipe', 'ignore', 'inherit'], maxBuffer: 64 * 1024 * 1024 });
+    apply([{ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, protection: { antivirus: { enabled: true } } } }]);
+    await eventually('the gateway', () => lines.find((l) => l.event === 'reconcile' && l.key === 'mail/gw'), 60_000, 200);
+    const writesBefore = lines.filter((l) => (l.wrote as string[] | undefined)?.includes('ConfigMap/gw-config')).length;
+    apply(Array.from({ length: 1000 }, (_, i) => ({ apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: `d${i}`, namespace: 'mail' }, spec: { gatewayRef: { name: 'gw' }, domain: `d${i}.example`, routing: { host: '10.0.0.1' } } })));
+    await eventually('1,000 domains in the ConfigMap', () => {
+      const cm = JSON.parse(c.kubectl('get', 'configmap', 'gw-config', '-n', 'mail', '-o', 'json')) as { data: Record<string, string> };
+      return JSON.parse(cm.data['gateway.json']!).localDomains.length === 1000;
+    }, 240_000, 1000);
+    const writes = lines.filter((l) => (l.wrote as string[] | undefined)?.includes('ConfigMap/gw-config')).length - writesBefore;
+    assert.ok(writes >= 1 && writes <= 20, `${writes} ConfigMap writes for 1,000 LocalDomains`);
+  });
+});
