@@ -10,7 +10,7 @@
 import yauzl from 'yauzl';
 import type { GatewayConfig } from '../../api/index.ts';
 import { detectType, maskToRegExp, type FileType } from './file-type.ts';
-import { decodePart, decodePartHead, leaves, type MimePart } from './mime-parts.ts';
+import { decodePart, decodePartHead, leaves, PART_HEAD_BYTES, type MimePart } from './mime-parts.ts';
 import type { MessageSource } from '../spool/incoming.ts';
 
 /** Runs `fn` while `bytes` of memory are reserved (the gateway's memory budget). */
@@ -165,7 +165,7 @@ export async function checkContent(message: MessageSource, root: MimePart, f: Fi
     if (!part.filename && part.contentType.startsWith('text/')) continue;
     // The true type needs only the first bytes; only an archive that will be opened is decoded whole (under the budget).
     const head = await decodePartHead(message, part);
-    const whole = f.archiveDepth > 0 && head[0] === 0x50 && detectType(head) === 'archive' && part.end - part.bodyStart > 64 * 1024;
+    const whole = f.archiveDepth > 0 && head[0] === 0x50 && detectType(head) === 'archive' && part.end - part.bodyStart > PART_HEAD_BYTES;
     const path = part.filename ?? part.contentType;
     const reasons = whole
       ? await memory(2 * (part.end - part.bodyStart), async () => inspect(part.filename, await decodePart(message, part), f, 0, budget, masks, path))

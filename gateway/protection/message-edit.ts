@@ -1,14 +1,14 @@
 /**
- * Header edits on a raw message, leaving the body bytes alone: drop
- * Authentication-Results that claim our hostname (spoofing), prepend our own
- * headers, tag the Subject, and replace removed attachments with a notice.
+ * The message as delivered, written from its source: our headers prepended
+ * (after our Received), the Subject tagged, removed attachments replaced by a
+ * notice. Only the header section is held in memory. Forged
+ * Authentication-Results and X-Mailgw-* fields are already gone: the
+ * normalizer removed them on the way in (inject/message-normalize.ts).
  */
 import type { MimePart } from './mime-parts.ts';
-import { replaceParts } from './mime-parts.ts';
 import type { MessageSource } from '../spool/incoming.ts';
 
 export interface Edit {
-  hostname: string;
   /** Complete header lines (with CRLF) to put on top. */
   prepend: string;
   subjectTag?: string | undefined;
@@ -16,33 +16,17 @@ export interface Edit {
   notice?: string | undefined;
 }
 
-function splitHeader(buf: Buffer): [string, Buffer] {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end < 0) return [buf.toString('latin1'), Buffer.alloc(0)];
-  return [buf.toString('latin1', 0, end + 2), buf.subarray(end + 2)];
-}
-
-export function editMessage(buf: Buffer, e: Edit): Buffer {
-  let body = buf;
-  if (e.removeParts && e.removeParts.length > 0) {
-    body = replaceParts(buf, e.removeParts, (p) => `${e.notice ?? 'An attachment was removed by the mail gateway.'} (${p.filename ?? p.contentType})`);
-  }
-  const [head, rest] = splitHeader(body);
-  const fields = head.split(/\r\n(?![ \t])/).filter((f) => f.length > 0);
-  const host = e.hostname.toLowerCase();
-  const kept = fields.filter((f) => {
-    const m = /^authentication-results:\s*([^;\s]+)/i.exec(f);
-    return !(m && m[1]!.toLowerCase() === host);
-  }).map((f) => {
-    if (!e.subjectTag || !/^subject:/i.test(f)) return f;
-    return f.replace(/^(subject:[ \t]*)/i, `$1${e.subjectTag} `);
-  });
+/** The header section (ending in CRLF, with or without its empty line) with the header edits applied. */
+export function editHeader(head: Buffer, e: Edit): Buffer {
+  const end = head.indexOf('\r\n\r\n');
+  const text = head.toString('latin1', 0, end < 0 ? head.length : end + 2);
+  const fields = text.split(/\r\n(?![ \t])/).filter((f) => f.length > 0);
+  const kept = fields.map((f) => (e.subjectTag && /^subject:/i.test(f) ? f.replace(/^(subject:[ \t]*)/i, `$1${e.subjectTag} `) : f));
   if (e.subjectTag && !fields.some((f) => /^subject:/i.test(f))) kept.push(`Subject: ${e.subjectTag}`);
   // Our trace header (Received) stays first; the new headers go right after it.
   const receivedFirst = kept.length > 0 && /^received:/i.test(kept[0]!) ? [kept.shift()!] : [];
   const added = e.prepend ? e.prepend.replace(/\r\n$/, '').split(/\r\n(?![ \t])/) : [];
-  const out = [...receivedFirst, ...added, ...kept].join('\r\n');
-  return Buffer.concat([Buffer.from(`${out}\r\n`, 'latin1'), rest]);
+  return Buffer.concat([Buffer.from(`${[...receivedFirst, ...added, ...kept].join('\r\n')}\r\n`, 'latin1'), end < 0 ? Buffer.alloc(0) : Buffer.from('\r\n')]);
 }
 
 /** The header section is read whole for editing, up to this size; beyond it only complete lines are edited. */
@@ -68,8 +52,7 @@ async function headerSectionEnd(source: MessageSource): Promise<number> {
 }
 
 /**
- * editMessage as a stream: reads the message from its source and writes the
- * edited message through `write` (which may ask to wait: backpressure), with
+ * Reads the message from its source and writes the edited message through `write` (which may ask to wait: backpressure), with
  * only the header section in memory (taken from `memory`). Removed parts are
  * skipped by offset and replaced by the notice.
  */
@@ -77,8 +60,7 @@ export async function writeEdited(source: MessageSource, e: Edit, write: (b: Buf
   const headEnd = await headerSectionEnd(source);
   await memory(headEnd * 3, async () => {
     const head = await source.read(0, headEnd);
-    const edited = editMessage(head, { ...e, removeParts: undefined });
-    await write(edited);
+    await write(editHeader(head, e));
   });
   const copy = async (start: number, end: number) => {
     for await (const chunk of source.stream(start, end) as AsyncIterable<Buffer>) {

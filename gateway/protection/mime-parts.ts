@@ -1,7 +1,6 @@
 /**
  * A raw MIME walker: finds the parts of a message by byte offsets (without
- * re-encoding anything), decodes a part's body, and rebuilds the message
- * with some parts replaced by a short notice (DeleteAttachment). Nesting is
+ * re-encoding anything) and decodes a part's body. Nesting is
  * bounded; anything it cannot parse is treated as one opaque leaf. The same
  * tree comes from a stream by mime-scan.ts.
  */
@@ -101,8 +100,11 @@ export async function decodePart(source: MessageSource, p: MimePart): Promise<Bu
   return decodeRaw(await source.read(p.bodyStart, p.end), p);
 }
 
+/** Encoded bytes of a part read to find its true type (decodePartHead). */
+export const PART_HEAD_BYTES = 64 * 1024;
+
 /** The first bytes of a part's body, decoded (for its true type): at most `encodedBytes` are read. */
-export async function decodePartHead(source: MessageSource, p: MimePart, encodedBytes = 64 * 1024): Promise<Buffer> {
+export async function decodePartHead(source: MessageSource, p: MimePart, encodedBytes = PART_HEAD_BYTES): Promise<Buffer> {
   const end = Math.min(p.end, p.bodyStart + encodedBytes);
   let raw = await source.read(p.bodyStart, end);
   if (end < p.end && p.encoding === 'quoted-printable') {
@@ -160,15 +162,4 @@ function decodeRaw(raw: Buffer, p: MimePart): Buffer {
     return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
   }
   return raw;
-}
-
-/** The message with the given leaf parts replaced by a text/plain notice. */
-export function replaceParts(buf: Buffer, parts: MimePart[], notice: (p: MimePart) => string): Buffer {
-  const sorted = [...parts].sort((a, b) => b.start - a.start);
-  let out = buf;
-  for (const p of sorted) {
-    const text = `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${notice(p)}\r\n`;
-    out = Buffer.concat([out.subarray(0, p.start), Buffer.from(text, 'utf8'), out.subarray(p.end)]);
-  }
-  return out;
 }

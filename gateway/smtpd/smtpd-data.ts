@@ -234,7 +234,6 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
       if (action === 'Delete' || action === 'Reject') continue;
       const scanned = rules(rs[0]!).mode === 'Scan' ? verdict : undefined;
       const edit = {
-        hostname: cfg.hostname,
         prepend: `${scanned?.authHeaders ?? ''}${infoHeaders(rt, name, action, scanned)}`,
         subjectTag: scanned?.tagSubject ? cfg.protection.antispam.subjectTag : undefined,
         removeParts: action === 'DeleteAttachment' ? scanned?.removeParts : undefined,

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 
 describe('1,000 LocalDomains on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
@@ -21,11 +20,7 @@ describe('1,000 LocalDomains on a real kube-apiserver', () => {
     cluster = await startCluster();
     if (!cluster) return;
     const c = cluster;
-    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
-    c.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
-    for (const ns of ['mailgw-system', 'mail']) c.kubectl('create', 'namespace', ns);
-    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
-    const started = startOperatorProcess(c.serviceAccountKubeconfig('mailgw-system', 'mailgw-operator'), '--lease-namespace', 'mailgw-system', '--identity', 'bulk');
+    const started = startOperatorProcess(c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'bulk');
     op = started.proc;
     lines = started.lines;
     await eventually('controllers started', () => lines.find((l) => l.event === 'controllers-started'), 60_000);

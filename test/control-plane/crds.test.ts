@@ -11,7 +11,6 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 type Json = Record<string, unknown>;
 
 describe('CRDs on a real kube-apiserver', () => {
@@ -19,9 +18,7 @@ describe('CRDs on a real kube-apiserver', () => {
   before(async () => {
     cluster = await startCluster();
     if (!cluster) return;
-    cluster.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
-    cluster.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
-    cluster.kubectl('create', 'namespace', 'mail');
+    cluster.install({ namespaces: ['mail'] });
   });
   after(async () => {
     await cluster?.stop();

@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 const NS = 'mail';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -41,11 +40,7 @@ describe('operator on a real kube-apiserver', () => {
     cluster = await startCluster({ controllerManager: true });
     if (!cluster) return;
     const c = cluster;
-    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
-    c.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
-    for (const ns of ['mailgw-system', NS]) c.kubectl('create', 'namespace', ns);
-    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
-    const kubeconfig = c.serviceAccountKubeconfig('mailgw-system', 'mailgw-operator');
+    const kubeconfig = c.install({ namespaces: ['mailgw-system', NS], rbac: true });
     const started = startOperatorProcess(kubeconfig, '--lease-namespace', 'mailgw-system', '--identity', 'op-1', '--resync', '3s');
     op = started.proc;
     lines = started.lines;

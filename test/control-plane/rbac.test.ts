@@ -10,7 +10,6 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 
 describe('operator RBAC on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
@@ -18,13 +17,8 @@ describe('operator RBAC on a real kube-apiserver', () => {
   before(async () => {
     cluster = await startCluster();
     if (!cluster) return;
-    cluster.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
-    cluster.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io');
-    cluster.kubectl('create', 'namespace', 'mailgw-system');
-    cluster.kubectl('create', 'namespace', 'team-a');
-    cluster.kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
+    operator = cluster.install({ namespaces: ['mailgw-system', 'team-a'], rbac: true });
     cluster.kubectl('create', 'secret', 'generic', 'database-password', '-n', 'team-a', '--from-literal=password=hunter2');
-    operator = cluster.serviceAccountKubeconfig('mailgw-system', 'mailgw-operator');
   });
   after(async () => {
     await cluster?.stop();

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 
 describe('operator faults on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
@@ -36,11 +35,7 @@ describe('operator faults on a real kube-apiserver', () => {
     cluster = await startCluster();
     if (!cluster) return;
     const c = cluster;
-    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
-    c.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
-    for (const ns of ['mailgw-system', 'mail']) c.kubectl('create', 'namespace', ns);
-    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
-    kubeconfig = c.serviceAccountKubeconfig('mailgw-system', 'mailgw-operator');
+    kubeconfig = c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true });
     apply({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, protection: { antivirus: { enabled: true } } } });
     apply(domain('10.0.0.1'));
   });

@@ -24,9 +24,7 @@ describe('operator with watchNamespaces on a real kube-apiserver', () => {
     cluster = await startCluster({ controllerManager: false });
     if (!cluster) return;
     const c = cluster;
-    c.kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
-    c.kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
-    for (const ns of ['mailgw-system', 'team-a', 'team-b']) c.kubectl('create', 'namespace', ns);
+    c.install({ namespaces: ['mailgw-system', 'team-a', 'team-b'] });
     // deploy/rbac.yaml without its ClusterRoleBinding; the ClusterRole bound in team-a only.
     const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string });
     const scoped = docs.filter((d) => d.kind !== 'ClusterRoleBinding');

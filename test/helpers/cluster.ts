@@ -12,9 +12,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
 import { tempDir } from './config.ts';
+import { closedPort } from './ports.ts';
+import { killGroup } from './process-group.ts';
 import { collectJsonLines } from './mailgw-process.ts';
 import { missing } from './requirements.ts';
 import { eventually } from './wait.ts';
@@ -33,14 +34,6 @@ export function clusterBinaries(): string | undefined {
   }
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 export interface Cluster {
   bin: string;
   dir: string;
@@ -50,6 +43,12 @@ export interface Cluster {
   kubectl(...args: string[]): string;
   /** A kubeconfig that authenticates with a token of ServiceAccount ns/name (RBAC applies). */
   serviceAccountKubeconfig(namespace: string, name: string): string;
+  /**
+   * What most suites start from: crds/ applied (and Established), the
+   * namespaces created, and with `rbac` deploy/rbac.yaml applied; returns a
+   * kubeconfig of the operator's ServiceAccount (mailgw-system/mailgw-operator).
+   */
+  install(o: { namespaces: string[]; rbac?: boolean }): string;
   /** Stops kube-apiserver (SIGKILL) and starts it again on the same port; resolves when it is ready. */
   restartApiServer(): Promise<void>;
   stop(): Promise<void>;
@@ -79,25 +78,6 @@ function startProcess(bin: string, args: string[], log: string): ChildProcess {
   return spawn(bin, args, { stdio: ['ignore', fd, fd], detached: true });
 }
 
-function kill(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    p.once('exit', () => resolve());
-    try {
-      process.kill(-p.pid!, 'SIGTERM');
-    } catch {
-      resolve();
-    }
-    setTimeout(() => {
-      try {
-        process.kill(-p.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }, 5000).unref();
-  });
-}
-
 /**
  * controllerManager: run kube-controller-manager with these controllers
  * (true: the garbage collector only, so that a test can set a StatefulSet's
@@ -108,7 +88,7 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
   if (!bin) return undefined;
   const dir = tempDir('mailgw-cluster-');
   pki(dir);
-  const [etcdClient, etcdPeer, secure] = [await freePort(), await freePort(), await freePort()];
+  const [etcdClient, etcdPeer, secure] = [await closedPort(), await closedPort(), await closedPort()];
   const procs: ChildProcess[] = [];
   procs.push(startProcess(join(bin, 'etcd'), [
     '--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${etcdClient}`, '--advertise-client-urls', `http://127.0.0.1:${etcdClient}`,
@@ -129,7 +109,7 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
   writeFileSync(kubeconfig, kubeconfigText(server, dir, { 'client-certificate': join(dir, 'admin.crt'), 'client-key': join(dir, 'admin.key') }));
   const kubectl = (...args: string[]) => execFileSync(join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   const stop = async () => {
-    for (const p of procs.reverse()) await kill(p);
+    for (const p of procs.reverse()) await killGroup(p);
   };
   try {
     await eventually('kube-apiserver ready', () => /^ok/.test(kubectl('get', '--raw', '/readyz')), 120_000, 250);
@@ -141,28 +121,31 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
     procs.push(startProcess(join(bin, 'kube-controller-manager'), [
       '--kubeconfig', kubeconfig, '--controllers', (Array.isArray(opts.controllerManager) ? opts.controllerManager : ['garbage-collector-controller']).join(','),
       '--service-account-private-key-file', join(dir, 'sa.key'), '--root-ca-file', join(dir, 'ca.crt'), '--leader-elect=false',
-      '--bind-address', '127.0.0.1', '--secure-port', String(await freePort()), '--use-service-account-credentials=false',
+      '--bind-address', '127.0.0.1', '--secure-port', String(await closedPort()), '--use-service-account-credentials=false',
     ], join(dir, 'controller-manager.log')));
   }
+  const serviceAccountKubeconfig = (namespace: string, name: string) => {
+    const token = kubectl('create', 'token', name, '-n', namespace, '--duration', '2h').trim();
+    const file = join(dir, `${namespace}-${name}.kubeconfig`);
+    writeFileSync(file, kubeconfigText(server, dir, { token }));
+    return file;
+  };
   return {
-    bin, dir, server, kubeconfig, kubectl, stop,
+    bin, dir, server, kubeconfig, kubectl, stop, serviceAccountKubeconfig,
+    install: ({ namespaces, rbac }) => {
+      kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
+      kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
+      for (const ns of namespaces) kubectl('create', 'namespace', ns);
+      if (!rbac) return '';
+      kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
+      return serviceAccountKubeconfig('mailgw-system', 'mailgw-operator');
+    },
     restartApiServer: async () => {
-      try {
-        process.kill(-apiserver.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await new Promise((r) => (apiserver.exitCode !== null || apiserver.signalCode !== null ? r(undefined) : apiserver.once('exit', r)));
+      await killGroup(apiserver);
       const i = procs.indexOf(apiserver);
       apiserver = startProcess(join(bin, 'kube-apiserver'), apiserverArgs, join(dir, 'apiserver.log'));
       procs[i] = apiserver;
       await eventually('kube-apiserver ready again', () => /^ok/.test(kubectl('get', '--raw', '/readyz')), 120_000, 250);
-    },
-    serviceAccountKubeconfig: (namespace, name) => {
-      const token = kubectl('create', 'token', name, '-n', namespace, '--duration', '2h').trim();
-      const file = join(dir, `${namespace}-${name}.kubeconfig`);
-      writeFileSync(file, kubeconfigText(server, dir, { token }));
-      return file;
     },
   };
 }

@@ -11,9 +11,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './config.ts';
+import { closedPort } from './ports.ts';
+import { killGroup } from './process-group.ts';
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 export const CUSTOM_SIGNATURE_TEXT = 'MAILGW-CUSTOM-TEST-SIGNATURE-7f3a9c';
@@ -27,29 +29,10 @@ export interface Daemon {
   restart(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 function exists(bin: string): boolean {
   return spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-function killGroup(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    p.once('exit', () => resolve());
-    try {
-      process.kill(-p.pid!, 'SIGKILL');
-    } catch {
-      resolve();
-    }
-  });
-}
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -67,7 +50,7 @@ export async function startClamd(): Promise<Daemon | undefined> {
   mkdirSync(join(dir, 'db'));
   const hex = (s: string) => Buffer.from(s, 'latin1').toString('hex');
   writeFileSync(join(dir, 'db', 'mailgw-test.ndb'), `Mailgw-Test-Eicar:0:*:${hex(EICAR)}\nMailgw-Test-Custom:0:*:${hex(CUSTOM_SIGNATURE_TEXT)}\n`);
-  const port = await freePort();
+  const port = await closedPort();
   writeFileSync(join(dir, 'clamd.conf'), [
     `DatabaseDirectory ${join(dir, 'db')}`, `TCPSocket ${port}`, 'TCPAddr 127.0.0.1', 'Foreground yes', `LogFile ${join(dir, 'clamd.log')}`,
     'ScanArchive yes', 'AlertEncrypted yes', 'StreamMaxLength 30M', 'MaxThreads 4',
@@ -96,7 +79,7 @@ export async function startRspamd(dnsServer?: string): Promise<Daemon | undefine
   const dir = tempDir('mailgw-rspamd-');
   const conf = join(dir, 'conf');
   for (const d of ['override.d', 'local.d', 'db', 'run', 'log']) mkdirSync(join(d === 'override.d' || d === 'local.d' ? conf : dir, d), { recursive: true });
-  const [normal, controller, proxy] = [await freePort(), await freePort(), await freePort()];
+  const [normal, controller, proxy] = [await closedPort(), await closedPort(), await closedPort()];
   writeFileSync(join(conf, 'override.d', 'worker-normal.inc'), `bind_socket = "127.0.0.1:${normal}";\n`);
   writeFileSync(join(conf, 'override.d', 'worker-controller.inc'), `bind_socket = "127.0.0.1:${controller}";\n`);
   writeFileSync(join(conf, 'override.d', 'worker-proxy.inc'), `bind_socket = "127.0.0.1:${proxy}";\n`);
