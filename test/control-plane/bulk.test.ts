@@ -20,7 +20,7 @@ describe('1,000 LocalDomains on a real kube-apiserver', () => {
     cluster = await startCluster();
     if (!cluster) return;
     const c = cluster;
-    const started = startOperatorProcess(c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'bulk');
+    const started = startOperatorProcess(await c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'bulk');
     op = started.proc;
     lines = started.lines;
     await eventually('controllers started', () => lines.find((l) => l.event === 'controllers-started'), 60_000);

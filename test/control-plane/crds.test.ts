@@ -18,7 +18,7 @@ describe('CRDs on a real kube-apiserver', () => {
   before(async () => {
     cluster = await startCluster();
     if (!cluster) return;
-    cluster.install({ namespaces: ['mail'] });
+    await cluster.install({ namespaces: ['mail'] });
   });
   after(async () => {
     await cluster?.stop();

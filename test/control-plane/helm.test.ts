@@ -12,7 +12,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { crdsEstablished, startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -40,7 +40,7 @@ describe('Helm chart on a real kube-apiserver', () => {
     if (skip(t)) return;
     const c = cluster!;
     helm('install', 'mailgw', CHART, '--namespace', 'mailgw-system', '--create-namespace', '--wait=false');
-    for (const crd of ['mailgateways', 'localdomains', 'trustednetworks']) c.kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${crd}.mailgw.io`);
+    await crdsEstablished(c.kubectl);
     const dep = JSON.parse(c.kubectl('get', 'deployment', '-n', 'mailgw-system', '-l', 'app.kubernetes.io/name=mailgw', '-o', 'json')) as { items: { spec: { template: { spec: { serviceAccountName: string; containers: { args: string[] }[] } } } }[] };
     assert.equal(dep.items.length, 1);
     const sa = dep.items[0]!.spec.template.spec.serviceAccountName;

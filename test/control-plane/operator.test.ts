@@ -40,7 +40,7 @@ describe('operator on a real kube-apiserver', () => {
     cluster = await startCluster({ controllerManager: true });
     if (!cluster) return;
     const c = cluster;
-    const kubeconfig = c.install({ namespaces: ['mailgw-system', NS], rbac: true });
+    const kubeconfig = await c.install({ namespaces: ['mailgw-system', NS], rbac: true });
     const started = startOperatorProcess(kubeconfig, '--lease-namespace', 'mailgw-system', '--identity', 'op-1', '--resync', '3s');
     op = started.proc;
     lines = started.lines;

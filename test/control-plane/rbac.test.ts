@@ -17,7 +17,7 @@ describe('operator RBAC on a real kube-apiserver', () => {
   before(async () => {
     cluster = await startCluster();
     if (!cluster) return;
-    operator = cluster.install({ namespaces: ['mailgw-system', 'team-a'], rbac: true });
+    operator = await cluster.install({ namespaces: ['mailgw-system', 'team-a'], rbac: true });
     cluster.kubectl('create', 'secret', 'generic', 'database-password', '-n', 'team-a', '--from-literal=password=hunter2');
   });
   after(async () => {

@@ -35,7 +35,7 @@ describe('operator faults on a real kube-apiserver', () => {
     cluster = await startCluster();
     if (!cluster) return;
     const c = cluster;
-    kubeconfig = c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true });
+    kubeconfig = await c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true });
     apply({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, protection: { antivirus: { enabled: true } } } });
     apply(domain('10.0.0.1'));
   });

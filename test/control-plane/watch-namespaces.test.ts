@@ -24,7 +24,7 @@ describe('operator with watchNamespaces on a real kube-apiserver', () => {
     cluster = await startCluster({ controllerManager: false });
     if (!cluster) return;
     const c = cluster;
-    c.install({ namespaces: ['mailgw-system', 'team-a', 'team-b'] });
+    await c.install({ namespaces: ['mailgw-system', 'team-a', 'team-b'] });
     // deploy/rbac.yaml without its ClusterRoleBinding; the ClusterRole bound in team-a only.
     const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string });
     const scoped = docs.filter((d) => d.kind !== 'ClusterRoleBinding');

@@ -48,7 +48,7 @@ export interface Cluster {
    * namespaces created, and with `rbac` deploy/rbac.yaml applied; returns a
    * kubeconfig of the operator's ServiceAccount (mailgw-system/mailgw-operator).
    */
-  install(o: { namespaces: string[]; rbac?: boolean }): string;
+  install(o: { namespaces: string[]; rbac?: boolean }): Promise<string>;
   /** Stops kube-apiserver (SIGKILL) and starts it again on the same port; resolves when it is ready. */
   restartApiServer(): Promise<void>;
   stop(): Promise<void>;
@@ -132,9 +132,9 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
   };
   return {
     bin, dir, server, kubeconfig, kubectl, stop, serviceAccountKubeconfig,
-    install: ({ namespaces, rbac }) => {
+    install: async ({ namespaces, rbac }) => {
       kubectl('apply', '--server-side', '-f', join(ROOT, 'crds'));
-      kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/mailgateways.mailgw.io', 'crd/localdomains.mailgw.io', 'crd/trustednetworks.mailgw.io');
+      await crdsEstablished(kubectl);
       for (const ns of namespaces) kubectl('create', 'namespace', ns);
       if (!rbac) return '';
       kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
@@ -148,6 +148,17 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
       await eventually('kube-apiserver ready again', () => /^ok/.test(kubectl('get', '--raw', '/readyz')), 120_000, 250);
     },
   };
+}
+
+/**
+ * Waits until the three CRDs are Established. Polls rather than `kubectl wait --for=condition`, which fails
+ * outright ("status.conditions accessor error") when it reads a CRD whose status has no conditions yet.
+ */
+export async function crdsEstablished(kubectl: (...args: string[]) => string): Promise<void> {
+  for (const crd of ['mailgateways', 'localdomains', 'trustednetworks']) {
+    await eventually(`crd/${crd}.mailgw.io Established`, () =>
+      kubectl('get', `crd/${crd}.mailgw.io`, '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}').trim() === 'True', 60_000, 100);
+  }
 }
 
 /** For a test's first line: true (and skipped, or failed under MAILGW_REQUIRE_ALL=1) when no cluster could be started. */
