@@ -1,7 +1,8 @@
 /**
  * Faults with the real control plane (issue 14): kube-apiserver restarted
  * under a running operator (its watches break and resume, the next edit is
- * reconciled without an operator restart); the leader killed → the standby
+ * reconciled without an operator restart); a watch expired by etcd
+ * compaction (410) → a relist, seen in the audit log; the leader killed → the standby
  * takes over through the real Lease within the lease duration.
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -53,6 +54,31 @@ describe('operator faults on a real kube-apiserver', () => {
     apply(domain('10.0.0.2'));
     await eventually('the edit after the restart', () => routing() === '10.0.0.2', 90_000, 250);
     assert.equal(a.proc.exitCode, null, 'the operator kept running');
+  });
+
+  it('a watch expired by etcd compaction (410): the operator relists and reconciles the next edit', { timeout: 180_000 }, async (t) => {
+    if (skip(t)) return;
+    const c = cluster!;
+    const a = ops[0]!;
+    const seen = c.audit().length;
+    let compacted = 0;
+    // While kube-apiserver is down the operator's watches hold their last resourceVersion; etcd moves on and
+    // compacts its history past it, so the resumed watch is too old (410) and must be replaced by a fresh list.
+    await c.restartApiServer(async () => {
+      const b64 = (s: string) => Buffer.from(s).toString('base64');
+      const put = await (await fetch(`${c.etcd}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: b64('/mailgw-test/churn'), value: b64('x') }) })).json() as { header: { revision: string } };
+      compacted = Number(put.header.revision);
+      const res = await fetch(`${c.etcd}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision: String(compacted), physical: true }) });
+      assert.equal(res.status, 200, await res.text());
+    });
+    apply(domain('10.0.0.4'));
+    await eventually('the edit after the compaction', () => routing() === '10.0.0.4', 90_000, 250);
+    assert.equal(a.proc.exitCode, null, 'the operator kept running');
+    const mine = c.audit().slice(seen).filter((e) => e.user.username === 'system:serviceaccount:mailgw-system:mailgw-operator' && e.objectRef?.resource === 'localdomains');
+    const rv = (e: { requestURI: string }) => Number(new URL(e.requestURI, c.server).searchParams.get('resourceVersion') || 0);
+    const stale = mine.find((e) => e.verb === 'watch' && rv(e) > 0 && rv(e) < compacted);
+    assert.ok(stale, `a watch resumed from a compacted resourceVersion (< ${compacted}): ${JSON.stringify(mine.map((e) => [e.verb, e.requestURI, e.responseStatus?.code]))}`);
+    assert.ok(mine.some((e) => e.verb === 'list' && e.requestReceivedTimestamp >= stale.requestReceivedTimestamp), 'then a relist');
   });
 
   it('the leader killed: the standby takes over through the Lease and reconciles', { timeout: 120_000 }, async (t) => {

@@ -11,6 +11,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { tempDir } from './config.ts';
@@ -49,10 +50,32 @@ export interface Cluster {
    * kubeconfig of the operator's ServiceAccount (mailgw-system/mailgw-operator).
    */
   install(o: { namespaces: string[]; rbac?: boolean }): Promise<string>;
-  /** Stops kube-apiserver (SIGKILL) and starts it again on the same port; resolves when it is ready. */
-  restartApiServer(): Promise<void>;
+  /** etcd's client URL (its JSON gateway serves /v3/kv/put, /v3/kv/compaction…). */
+  etcd: string;
+  /** A cluster admin's JSON request to kube-apiserver; a status >= 400 throws an Error with `status` and the server's message. */
+  rest(method: string, path: string, body?: unknown, contentType?: string): Promise<Json>;
+  /** The audit log so far (level Metadata, every request), one event per request and stage ResponseComplete. */
+  audit(): AuditEvent[];
+  /**
+   * Stops kube-apiserver (SIGKILL) and starts it again on the same port;
+   * `whileDown` runs in between (etcd keeps running); resolves when it is ready.
+   */
+  restartApiServer(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface AuditEvent {
+  verb: string;
+  requestURI: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string; apiGroup?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+}
+
+const AUDIT_POLICY = 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n';
 
 function pki(dir: string): void {
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
@@ -101,7 +124,9 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
     '--service-account-issuer', 'https://kubernetes.default.svc', '--service-account-key-file', join(dir, 'sa.pub'),
     '--service-account-signing-key-file', join(dir, 'sa.key'), '--service-cluster-ip-range', '10.96.0.0/24',
     '--authorization-mode', 'RBAC', '--allow-privileged', '--disable-admission-plugins', 'ServiceAccount', '--cert-dir', join(dir, 'certs'),
+    '--audit-policy-file', join(dir, 'audit-policy.yaml'), '--audit-log-path', join(dir, 'audit.log'), '--audit-log-maxbackup', '0',
   ];
+  writeFileSync(join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
   let apiserver = startProcess(join(bin, 'kube-apiserver'), apiserverArgs, join(dir, 'apiserver.log'));
   procs.push(apiserver);
   const server = `https://127.0.0.1:${secure}`;
@@ -140,8 +165,37 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
       kubectl('apply', '--server-side', '-f', join(ROOT, 'deploy/rbac.yaml'));
       return serviceAccountKubeconfig('mailgw-system', 'mailgw-operator');
     },
-    restartApiServer: async () => {
+    etcd: `http://127.0.0.1:${etcdClient}`,
+    rest: (method, path, body, contentType = 'application/json') => new Promise<Json>((resolve, reject) => {
+      const req = httpsRequest(`${server}${path}`, {
+        method, ca: readFileSync(join(dir, 'ca.crt')), cert: readFileSync(join(dir, 'admin.crt')), key: readFileSync(join(dir, 'admin.key')),
+        headers: { 'content-type': contentType, accept: 'application/json' },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: Json;
+          try {
+            json = JSON.parse(text) as Json;
+          } catch {
+            json = { message: text };
+          }
+          if ((res.statusCode ?? 500) >= 400) reject(Object.assign(new Error(`${method} ${path}: ${res.statusCode} ${json.message}`), { status: res.statusCode, body: json }));
+          else resolve(json);
+        });
+      });
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    }),
+    audit: () => {
+      const file = join(dir, 'audit.log');
+      if (!existsSync(file)) return [];
+      return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as AuditEvent);
+    },
+    restartApiServer: async (whileDown) => {
       await killGroup(apiserver);
+      await whileDown?.();
       const i = procs.indexOf(apiserver);
       apiserver = startProcess(join(bin, 'kube-apiserver'), apiserverArgs, join(dir, 'apiserver.log'));
       procs[i] = apiserver;
