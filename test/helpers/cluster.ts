@@ -54,7 +54,7 @@ export interface Cluster {
   etcd: string;
   /** A cluster admin's JSON request to kube-apiserver; a status >= 400 throws an Error with `status` and the server's message. */
   rest(method: string, path: string, body?: unknown, contentType?: string): Promise<Json>;
-  /** The audit log so far (level Metadata, every request), one event per request and stage ResponseComplete. */
+  /** The audit log so far (level Metadata, every request): one event per request, at its latest stage (a running watch: ResponseStarted). */
   audit(): AuditEvent[];
   /**
    * Stops kube-apiserver (SIGKILL) and starts it again on the same port;
@@ -67,6 +67,8 @@ export interface Cluster {
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface AuditEvent {
+  auditID: string;
+  stage: string;
   verb: string;
   requestURI: string;
   user: { username: string };
@@ -75,7 +77,7 @@ export interface AuditEvent {
   requestReceivedTimestamp: string;
 }
 
-const AUDIT_POLICY = 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n';
+const AUDIT_POLICY = 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n';
 
 function pki(dir: string): void {
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
@@ -191,7 +193,15 @@ export async function startCluster(opts: { controllerManager?: boolean | string[
     audit: () => {
       const file = join(dir, 'audit.log');
       if (!existsSync(file)) return [];
-      return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as AuditEvent);
+      // A watch is logged at ResponseStarted (while it runs) and again at ResponseComplete: one event per request, its last stage.
+      const byId = new Map<string, AuditEvent>();
+      for (const l of readFileSync(file, 'utf8').split('\n')) {
+        if (!l.trim()) continue;
+        const e = JSON.parse(l) as AuditEvent;
+        byId.delete(e.auditID);
+        byId.set(e.auditID, e);
+      }
+      return [...byId.values()];
     },
     restartApiServer: async (whileDown) => {
       await killGroup(apiserver);
