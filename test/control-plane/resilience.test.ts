@@ -95,4 +95,18 @@ describe('operator faults on a real kube-apiserver', () => {
     apply(domain('10.0.0.3'));
     await eventually('the new leader reconciles', () => routing() === '10.0.0.3', 60_000, 250);
   });
+
+  it('SIGTERM: the leader releases the Lease (empty holder) and exits 0; a standby takes it', { timeout: 120_000 }, async (t) => {
+    if (skip(t)) return;
+    const leader = ops.find((o) => o.id === 'op-b')!;
+    const standby = startOp('op-c');
+    await eventually('op-c is running', () => standby.lines.find((l) => l.event === 'operator-started'), 30_000);
+    const exited = new Promise<number | null>((r) => leader.proc.once('exit', r));
+    leader.proc.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.ok(leader.lines.some((l) => l.event === 'leader-released'), 'op-b released the lease');
+    await eventually('op-c leads', () => standby.lines.find((l) => l.event === 'leader-elected'), 60_000, 100);
+    const lease = JSON.parse(cluster!.kubectl('get', 'lease', 'mailgw-operator', '-n', 'mailgw-system', '-o', 'json')) as { spec: { holderIdentity: string; leaseTransitions: number } };
+    assert.equal(lease.spec.holderIdentity, 'op-c');
+  });
 });
