@@ -3,13 +3,14 @@
  * queue once more, then hands what is left to a peer gateway's handover
  * listener and exits with an empty spool; the peer keeps each message's
  * arrival time, held flag and DSN parameters and delivers when the next hop
- * returns. In Kubernetes mode the gateway asks its StatefulSet (here the API
- * emulator's) whether its ordinal is being scaled away; a restart keeps the
- * queue on the pod's volume.
+ * returns. In Kubernetes mode the gateway asks its StatefulSet (here on a real
+ * kube-apiserver, as the pod's ServiceAccount) whether its ordinal is being
+ * scaled away; a restart keeps the queue on the pod's volume.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildConfig, tempDir } from './helpers/config.ts';
 import { closedPort } from './helpers/ports.ts';
@@ -19,8 +20,9 @@ import { submit } from './helpers/submit.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { eventually } from './helpers/wait.ts';
 import { Spool } from '../gateway/spool/spool.ts';
-import { startEmulator, type Emulator } from './k8s-emulator/server.ts';
-import { kubectl } from './helpers/operator-process.ts';
+import { mailGateway } from '../api/index.ts';
+import { render } from '../operator/render.ts';
+import { startCluster, withoutCluster, type Cluster } from './helpers/cluster.ts';
 
 const TOKEN = 'test-handover-token-0123456789abcdef';
 
@@ -153,22 +155,27 @@ describe('handover on scale-down', () => {
     assert.equal((await queueOf(peerState)).length, 0, 'nothing queued');
   });
 
-  describe('in Kubernetes (StatefulSet from the API emulator)', () => {
-    let em: Emulator;
+  describe('in Kubernetes (the StatefulSet read from a real kube-apiserver)', () => {
+    let cluster: Cluster | undefined;
+    let podKubeconfig = '';
     before(async () => {
-      em = await startEmulator();
-      await kubectl(em).raw('POST', '/apis/apps/v1/namespaces/mail/statefulsets', {
-        apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'gw-gateway', namespace: 'mail' },
-        spec: { replicas: 2, serviceName: 'gw-gateway-headless', selector: { matchLabels: { app: 'gw' } }, template: { metadata: { labels: { app: 'gw' } }, spec: { containers: [{ name: 'gateway', image: 'mailgw' }] } } },
-      });
+      cluster = await startCluster();
+      if (!cluster) return;
+      cluster.kubectl('create', 'namespace', 'mail');
+      // The objects the operator renders for a 2-replica gateway: the StatefulSet, and the pods' ServiceAccount and Role.
+      const gw = mailGateway.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, replicas: 2 } });
+      execFileSync(join(cluster.bin, 'kubectl'), ['--kubeconfig', cluster.kubeconfig, 'apply', '--server-side', '-f', '-'], { input: render(gw, [], []).objects.map((o) => JSON.stringify(o)).join('\n'), stdio: ['pipe', 'ignore', 'inherit'] });
+      podKubeconfig = cluster.serviceAccountKubeconfig('mail', 'gw-gateway');
     });
     after(async () => {
-      await em.stop();
+      await cluster?.stop();
     });
 
-    it('keeps the queue on a restart (ordinal below replicas) and hands it over once scaled down', { timeout: 90_000 }, async () => {
+    it('keeps the queue on a restart (ordinal below replicas) and hands it over once scaled down', { timeout: 90_000 }, async (t) => {
+      if (withoutCluster(t, cluster)) return;
       const state = join(dir, 'pod-1');
-      const env = { POD_NAME: 'gw-gateway-1', POD_NAMESPACE: 'mail', KUBECONFIG: em.kubeconfig };
+      // As the pod runs: its own ServiceAccount's token, so the Role the operator gave it is what allows the read.
+      const env = { POD_NAME: 'gw-gateway-1', POD_NAMESPACE: 'mail', KUBECONFIG: podKubeconfig };
       const args = gatewayArgs(state, ['--handover-statefulset', 'gw-gateway', '--handover-peer-address', `127.0.0.1:${peerHandoverPort}`]);
       let gw = await startMailgw(args, env);
       await queueDeferred(gw, state, 4, 'k8s');
@@ -179,7 +186,7 @@ describe('handover on scale-down', () => {
 
       gw = await startMailgw(args, env);
       assert.equal(gw.lines.find((l) => l.event === 'spool-recovered')?.messages, 4, 'the queue stayed for the next start');
-      await kubectl(em).raw('PATCH', '/apis/apps/v1/namespaces/mail/statefulsets/gw-gateway', { spec: { replicas: 1 } }, 'application/merge-patch+json');
+      cluster!.kubectl('scale', 'statefulset', 'gw-gateway', '-n', 'mail', '--replicas=1');
       gw.proc.kill('SIGTERM');
       assert.equal(await gw.exited, 0);
       assert.match(String(gw.lines.find((l) => l.event === 'retire-check')?.reason), /ordinal 1 >= replicas 1: scaled down/);
