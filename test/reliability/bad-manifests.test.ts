@@ -5,7 +5,7 @@
  * - `mailgw validate` (its loader and lint in-process for volume, the real
  *   CLI for a sample): never throws, every problem names the file and a line
  *   or field path, the exit code is 0 or 1, never a stack trace.
- * - The operator against the API emulator: a fuzzed edit is refused at
+ * - The operator on a real kube-apiserver: a fuzzed edit is refused at
  *   admission with a message, or admitted and then either applied (a valid
  *   change) or reported as Degraded with the running ConfigMap untouched;
  *   after every edit is undone the config is back, byte for byte, and the
@@ -13,14 +13,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadManifests, formatProblem } from '../../cli/manifest-load.ts';
 import { lint } from '../../operator/lint.ts';
-import { startEmulator, type Emulator } from '../k8s-emulator/server.ts';
-import { eventually, kubectl, startOperator, type OperatorProcess } from '../helpers/operator-process.ts';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { eventually } from '../helpers/wait.ts';
 import { tempDir } from '../helpers/config.ts';
 import { prng } from './fuzz-smtp.ts';
 import { pick, record } from './mode.ts';
@@ -136,35 +136,46 @@ describe('bad manifests', () => {
 
   describe('operator', () => {
     const NS = 'mail';
-    let em: Emulator;
-    let op: OperatorProcess;
-    let k: ReturnType<typeof kubectl>;
-    const cmData = () => JSON.stringify((em.store.get(em.store.typeOf!('', 'configmaps')!, NS, 'gw-config') as Json | undefined)?.data);
+    let cluster: Cluster | undefined;
+    let op: { proc: ChildProcess; lines: Record<string, unknown>[] };
+    const crPath = (plural: string, name?: string) => `/apis/mailgw.io/v1alpha1/namespaces/${NS}/${plural}${name ? `/${name}` : ''}`;
+    const k = {
+      create: (plural: string, obj: Json) => cluster!.rest('POST', crPath(plural), obj),
+      get: (plural: string, name: string) => cluster!.rest('GET', crPath(plural, name)),
+      put: (plural: string, name: string, obj: Json) => cluster!.rest('PUT', crPath(plural, name), obj),
+      delete: (plural: string, name: string) => cluster!.rest('DELETE', crPath(plural, name)),
+    };
+    const cmData = async () => JSON.stringify((await cluster!.rest('GET', `/api/v1/namespaces/${NS}/configmaps/gw-config`)).data);
     const cond = (o: Json, type: string) => (o.status?.conditions ?? []).find((c: Json) => c.type === type);
     const gwSpec: Json = { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.10' }, replicas: 2 };
     const domainSpec: Json = { gatewayRef: { name: 'gw' }, domain: 'example.com', routing: { host: '10.1.0.5' } };
     const networkSpec: Json = { gatewayRef: { name: 'gw' }, cidrs: ['10.1.0.0/24'] };
 
     before(async () => {
-      em = await startEmulator();
-      k = kubectl(em);
-      op = startOperator(em, 'op-fuzz');
-      await op.waitFor((l) => l.event === 'controllers-started');
-      await k.create('mailgateways', NS, { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw' }, spec: gwSpec });
-      await k.create('localdomains', NS, { apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: 'example-com' }, spec: domainSpec });
-      await k.create('trustednetworks', NS, { apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: { name: 'internal' }, spec: networkSpec });
+      cluster = await startCluster();
+      if (!cluster) return;
+      // The operator as its ServiceAccount with exactly deploy/rbac.yaml, against the real server's admission.
+      op = startOperatorProcess(await cluster.install({ namespaces: ['mailgw-system', NS], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'op-fuzz', '--resync', '2s');
+      await eventually('controllers started', () => op.lines.find((l) => l.event === 'controllers-started'), 60_000);
+      await k.create('mailgateways', { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw' }, spec: gwSpec });
+      await k.create('localdomains', { apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: 'example-com' }, spec: domainSpec });
+      await k.create('trustednetworks', { apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: { name: 'internal' }, spec: networkSpec });
+      // No kubelet runs: report the two replicas ready as it would.
+      const sts = await eventually('the StatefulSet', () => cluster!.rest('GET', `/apis/apps/v1/namespaces/${NS}/statefulsets/gw-gateway`).catch(() => undefined), 60_000, 200);
+      await cluster.rest('PATCH', `/apis/apps/v1/namespaces/${NS}/statefulsets/gw-gateway/status`, { status: { replicas: 2, readyReplicas: 2, availableReplicas: 2, currentReplicas: 2, updatedReplicas: 2, observedGeneration: sts.metadata.generation } }, 'application/merge-patch+json');
       await eventually('Ready', async () => {
-        const g = await k.get('mailgateways', NS, 'gw');
+        const g = await k.get('mailgateways', 'gw');
         return cond(g, 'Ready')?.status === 'True' && g.status.domains === 1 && g.status.networks === 1;
-      });
+      }, 60_000);
     });
     after(async () => {
-      await op.stop();
-      await em.stop();
+      op?.proc.kill('SIGKILL');
+      await cluster?.stop();
     });
 
-    it(`${OPERATOR_CASES} fuzzed edits: refused, applied or Degraded — the running config untouched by the bad ones`, { timeout: 600_000 }, async () => {
-      const original = cmData();
+    it(`${OPERATOR_CASES} fuzzed edits: refused, applied or Degraded — the running config untouched by the bad ones`, { timeout: 600_000 }, async (t) => {
+      if (withoutCluster(t, cluster)) return;
+      const original = await cmData();
       const counts = { refused: 0, degraded: 0, applied: 0, refusedWithoutMessage: 0 };
       for (let i = 0; i < OPERATOR_CASES; i++) {
         const m = new Mutator(SEED * 7 + i);
@@ -172,45 +183,46 @@ describe('bad manifests', () => {
         const kind = { mailgateways: 'MailGateway', localdomains: 'LocalDomain', trustednetworks: 'TrustedNetwork' }[target];
         const spec = { mailgateways: gwSpec, localdomains: domainSpec, trustednetworks: networkSpec }[target];
         const mutated = m.mutate({ apiVersion: 'mailgw.io/v1alpha1', kind, metadata: { name: target === 'mailgateways' ? 'gw' : `fuzz-${i}` }, spec: structuredClone(spec) });
-        const before = cmData();
+        const before = await cmData();
         let admitted = true;
         try {
-          if (target === 'mailgateways') await k.raw('PUT', `/apis/mailgw.io/v1alpha1/namespaces/${NS}/mailgateways/gw`, { ...mutated, metadata: { ...(await k.get('mailgateways', NS, 'gw')).metadata } });
-          else await k.create(target, NS, mutated);
+          if (target === 'mailgateways') await k.put('mailgateways', 'gw', { ...mutated, metadata: { ...(await k.get('mailgateways', 'gw')).metadata } });
+          else await k.create(target, mutated);
         } catch (err) {
           const e = err as Error & { status?: number };
           admitted = false;
           counts.refused++;
           assert.ok(e.status && e.status >= 400 && e.status < 500, `case ${i}: refused with a client error, got ${e.status}: ${e.message}`);
           if (!/: \S/.test(e.message)) counts.refusedWithoutMessage++;
-          assert.equal(cmData(), before, `case ${i}: a refused edit changes nothing`);
+          assert.equal(await cmData(), before, `case ${i}: a refused edit changes nothing`);
         }
         if (admitted) {
           // Wait until the operator has looked at it: the gateway's observed generation (an edit of the gateway), or the
           // new object's own Ready condition (one that names no existing gateway may never get one: then it must change nothing).
           const name = target === 'mailgateways' ? 'gw' : `fuzz-${i}`;
           const obj = await eventually(`case ${i} reconciled`, async () => {
-            const o = await k.get(target, NS, name);
+            const o = await k.get(target, name);
             if (target === 'mailgateways') return o.status?.observedGeneration === o.metadata.generation ? o : undefined;
             return cond(o, 'Ready') ? o : undefined;
           }, target === 'mailgateways' ? 20_000 : 5_000).catch(() => undefined);
-          const gw = await k.get('mailgateways', NS, 'gw');
+          const gw = await k.get('mailgateways', 'gw');
           const refusedByOperator = target === 'mailgateways' ? cond(gw, 'Degraded')?.status === 'True' : !obj || cond(obj, 'Ready')?.status !== 'True';
           if (refusedByOperator) {
             counts.degraded++;
-            assert.equal(cmData(), before, `case ${i}: refused by the operator (${JSON.stringify((obj ? cond(obj, 'Ready') : cond(gw, 'Degraded')) ?? 'not attached')}), the running config untouched`);
+            assert.equal(await cmData(), before, `case ${i}: refused by the operator (${JSON.stringify((obj ? cond(obj, 'Ready') : cond(gw, 'Degraded')) ?? 'not attached')}), the running config untouched`);
           } else counts.applied++;
           // Undo it.
-          if (target === 'mailgateways') await k.raw('PUT', `/apis/mailgw.io/v1alpha1/namespaces/${NS}/mailgateways/gw`, { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { ...(await k.get('mailgateways', NS, 'gw')).metadata }, spec: gwSpec });
-          else await k.delete(target, NS, name);
-          await eventually(`case ${i} undone`, async () => cmData() === original && cond(await k.get('mailgateways', NS, 'gw'), 'Ready')?.status === 'True', 20_000);
+          if (target === 'mailgateways') await k.put('mailgateways', 'gw', { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { ...(await k.get('mailgateways', 'gw')).metadata }, spec: gwSpec });
+          else await k.delete(target, name);
+          await eventually(`case ${i} undone`, async () => (await cmData()) === original && cond(await k.get('mailgateways', 'gw'), 'Ready')?.status === 'True', 20_000);
         }
         assert.equal(op.proc.exitCode, null, 'the operator is still running');
       }
-      record('bad-manifests-operator', { seed: SEED, cases: OPERATOR_CASES, ...counts, configRestored: cmData() === original, operatorExits: op.proc.exitCode === null ? 0 : 1 });
+      const restored = await cmData();
+      record('bad-manifests-operator', { seed: SEED, cases: OPERATOR_CASES, ...counts, configRestored: restored === original, operatorExits: op.proc.exitCode === null ? 0 : 1 });
       assert.equal(counts.refusedWithoutMessage, 0, 'every refusal says why');
       assert.ok(counts.refused > 0, 'admission refused some edits');
-      assert.equal(cmData(), original, 'the running config is back after every edit was undone');
+      assert.equal(restored, original, 'the running config is back after every edit was undone');
     });
   });
 });
