@@ -1,20 +1,17 @@
 /**
- * `npm run gen:manifests`: writes deploy/mailgw.yaml — the CRDs, the
- * operator's namespace, RBAC, Deployment and metrics Service — rendered from
- * the chart with its default values, for `kubectl apply --server-side -f`.
+ * `npm run gen:manifests`: writes deploy/mailgw.yaml — the operator's
+ * namespace, the CRDs, RBAC, Deployment and metrics Service — as
+ * `helm template` renders the chart with its default values, for
+ * `kubectl apply --server-side -f`. Needs the helm that
+ * `bash test/cluster/build.sh` builds.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { chartValues, renderChart, CHART_DIR } from './render-chart.ts';
+import { writeFileSync } from 'node:fs';
+import { helmTemplate } from './render-chart.ts';
 
 export function plainManifests(): string {
-  const docs: string[] = ['apiVersion: v1\nkind: Namespace\nmetadata:\n  name: mailgw-system\n'];
-  for (const f of readdirSync(join(CHART_DIR, 'crds')).sort()) docs.push(readFileSync(join(CHART_DIR, 'crds', f), 'utf8').replace(/^#.*\n/, ''));
-  for (const [file, text] of Object.entries(renderChart(chartValues()))) {
-    if (file.endsWith('.txt')) continue;
-    for (const doc of text.split(/^---$/m)) if (doc.trim()) docs.push(`${doc.replace(/^\n+/, '').replace(/\n*$/, '')}\n`);
-  }
-  return `# Generated from charts/mailgw with its default values by \`npm run gen:manifests\`. Do not edit.\n${docs.map((d) => `---\n${d}`).join('')}`;
+  const docs = helmTemplate().split(/^---\n/m).map((d) => d.replace(/^# (Source: |Generated from api\/).*\n/gm, '').replace(/\n+$/, '\n')).filter((d) => d.trim());
+  return `# Generated from charts/mailgw with its default values by \`npm run gen:manifests\` (helm template). Do not edit.\n${
+    ['apiVersion: v1\nkind: Namespace\nmetadata:\n  name: mailgw-system\n', ...docs].map((d) => `---\n${d}`).join('')}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

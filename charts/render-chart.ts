@@ -1,33 +1,41 @@
 /**
- * Renders the mailgw chart with the Helm subset (helm-subset.ts): every
- * template with the given values, as { file: text }, plus NOTES.txt.
- * Used by the chart test and by `npm run gen:manifests`, which writes the
- * plain manifests in deploy/ for teams without Helm.
+ * Renders the mailgw chart with the real `helm template` (the binary
+ * test/cluster/build.sh builds from Helm's Go module): the chart's objects
+ * for the given values (merged over values.yaml by Helm, and checked by
+ * values.schema.json). Used by the chart tests and by `npm run gen:manifests`.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
-import { renderTemplate, type RenderContext } from './helm-subset.ts';
+import { stringify } from 'yaml';
+import { helmBinary } from '../test/cluster/binaries.ts';
 
 export const CHART_DIR = new URL('./mailgw/', import.meta.url).pathname;
 
-function merge(base: unknown, over: unknown): unknown {
-  if (!over || typeof over !== 'object' || Array.isArray(over) || !base || typeof base !== 'object' || Array.isArray(base)) return over === undefined ? base : over;
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over as Record<string, unknown>)) out[k] = merge(out[k], v);
-  return out;
+export class HelmMissing extends Error {}
+
+/** `helm template` output: every object of the chart for these values, as helm prints it. */
+export function helmTemplate(values: Record<string, unknown> = {}, release = { name: 'mailgw', namespace: 'mailgw-system' }): string {
+  const helm = process.env.MAILGW_HELM ?? helmBinary();
+  if (!helm) throw new HelmMissing('helm is not built: run `bash test/cluster/build.sh` (or point MAILGW_HELM at a helm binary)');
+  const dir = mkdtempSync(join(tmpdir(), 'mailgw-values-'));
+  try {
+    writeFileSync(join(dir, 'values.yaml'), stringify(values));
+    return execFileSync(helm, ['template', release.name, CHART_DIR, '--namespace', release.namespace, '-f', join(dir, 'values.yaml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-export function chartValues(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return merge(parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')), overrides) as Record<string, unknown>;
-}
-
-export function renderChart(values: Record<string, unknown>, release = { Name: 'mailgw', Namespace: 'mailgw-system' }): Record<string, string> {
-  const chart = parse(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { version: string; appVersion: string };
-  const ctx: RenderContext = { Values: values, Release: release, Chart: { Version: chart.version, AppVersion: chart.appVersion } };
+/** The rendered objects by template file (relative to templates/), each file's documents joined by `---`. */
+export function renderChart(values: Record<string, unknown> = {}, release?: { name: string; namespace: string }): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const file of readdirSync(join(CHART_DIR, 'templates')).sort()) {
-    out[file] = renderTemplate(readFileSync(join(CHART_DIR, 'templates', file), 'utf8'), ctx);
+  for (const part of helmTemplate(values, release).split(/^---\n/m)) {
+    const m = /^# Source: mailgw\/templates\/(\S+)\n/.exec(part);
+    if (!m) continue;
+    const doc = part.slice(m[0].length).replace(/\n+$/, '\n');
+    out[m[1]!] = out[m[1]!] === undefined ? doc : `${out[m[1]!]}---\n${doc}`;
   }
   return out;
 }

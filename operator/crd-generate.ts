@@ -153,3 +153,15 @@ export function generateCrds(): Record<string, string> {
   const header = '# Generated from api/ by `npm run gen:crds`. Do not edit.\n';
   return Object.fromEntries(KINDS.map((k) => [`${API_GROUP}_${k.plural}.yaml`, header + stringify(crdObject(k), { lineWidth: 0 })]));
 }
+
+/**
+ * A CRD as the chart renders it: behind `crds.install`, and kept by Helm on
+ * uninstall (deleting a CRD deletes every object of its kind: every gateway).
+ * The text is the generated CRD's; it must hold no template delimiters.
+ */
+export function chartCrdTemplate(crdText: string): string {
+  if (crdText.includes('{{') || crdText.includes('}}')) throw new Error('a CRD holds template delimiters; escape them before it goes into the chart');
+  const kept = crdText.replace(/^metadata:\n/m, 'metadata:\n  annotations:\n    helm.sh/resource-policy: keep\n');
+  if (kept === crdText) throw new Error('a CRD without metadata');
+  return `{{- if .Values.crds.install }}\n${kept.replace(/\n*$/, '\n')}{{- end }}\n`;
+}

@@ -1,12 +1,19 @@
-/** `npm run gen:crds`: writes crds/ (and the chart's copy) from the schemas (see crd-generate.ts). */
-import { writeFileSync } from 'node:fs';
+/**
+ * `npm run gen:crds`: writes crds/ from the schemas (see crd-generate.ts), and
+ * the chart's copies as templates (chartCrdTemplate): Helm never upgrades a
+ * chart's crds/ directory, so the chart renders its CRDs as ordinary objects
+ * that `helm upgrade` updates (docs/install.md, "Upgrading the CRDs").
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateCrds } from './crd-generate.ts';
+import { chartCrdTemplate, generateCrds } from './crd-generate.ts';
 
-for (const dir of ['../crds/', '../charts/mailgw/crds/']) {
-  const path = new URL(dir, import.meta.url).pathname;
-  for (const [file, text] of Object.entries(generateCrds())) {
-    writeFileSync(join(path, file), text);
-    console.log(`wrote ${join(dir.replace('../', ''), file)}`);
-  }
+const crds = new URL('../crds/', import.meta.url).pathname;
+const chart = new URL('../charts/mailgw/templates/crds/', import.meta.url).pathname;
+mkdirSync(chart, { recursive: true });
+for (const f of readdirSync(chart)) rmSync(join(chart, f));
+for (const [file, text] of Object.entries(generateCrds())) {
+  writeFileSync(join(crds, file), text);
+  writeFileSync(join(chart, file), chartCrdTemplate(text));
+  console.log(`wrote crds/${file} and charts/mailgw/templates/crds/${file}`);
 }

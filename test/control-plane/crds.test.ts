@@ -8,10 +8,13 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 
 type Json = Record<string, unknown>;
+const ROOT = new URL('../..', import.meta.url).pathname;
 
 describe('CRDs on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
@@ -56,6 +59,7 @@ describe('CRDs on a real kube-apiserver', () => {
     ]) assert.equal(apply(obj), undefined, JSON.stringify(obj));
   });
 
+  const refusals: { kind: string; message: string }[] = [];
   const cases: [string, Json, RegExp][] = [
     ['bad CIDR', tn({ cidrs: ['10.0.0.0/8', '10.0.0.0/33'] }), /spec\.cidrs\[1\].*must be an IPv4 or IPv6 address or prefix/],
     ['bad CIDR text', tn({ cidrs: ['not-a-network'] }), /spec\.cidrs\[0\].*must be an IPv4 or IPv6 address or prefix/],
@@ -72,15 +76,42 @@ describe('CRDs on a real kube-apiserver', () => {
     ['TLS Require without certificate', gw({ tls: { inbound: { mode: 'Require' } } }), /spec\.tls\.inbound\.certificate.*needs tls\.inbound\.certificate/],
     ['bad duration', gw({ queue: { lifetime: '3 days' } }), /spec\.queue\.lifetime.*should match/],
     ['bad size', gw({ limits: { messageSize: 'lots' } }), /spec\.limits\.messageSize/],
+    ['client certificate without a certificate', gw({ tls: { inbound: { mode: 'Attempt', clientCertificate: 'Request' } } }), /spec\.tls.*tls\.inbound\.clientCertificate needs tls\.inbound\.certificate/],
+    ['bad relay host', gw({ relayHost: { host: 'exa mple' } }), /spec\.relayHost\.host.*must be an IPv4 address/],
+    ['mxLookup with an IP on a LocalDomain', ld({ domain: 'example.com', routing: { host: '[2001:db8::1]', mxLookup: true } }), /spec\.routing\.mxLookup.*mxLookup needs a DNS name/],
+    ['bad load balancer', gw({ proxyProtocol: { trustedLoadBalancers: ['10.0.0.300'] } }), /spec\.proxyProtocol\.trustedLoadBalancers\[0\].*must be an IPv4 or IPv6 address or prefix/],
+    ['bad source range', gw({ service: { loadBalancerSourceRanges: ['everyone'] } }), /spec\.service\.loadBalancerSourceRanges\[0\].*must be an IPv4 or IPv6 address or prefix/],
+    ['too long a domain', ld({ domain: `${'a'.repeat(250)}.example` }), /spec\.domain.*Too long: may not be (longer|more) than 253/],
+    ['too many CIDRs', tn({ cidrs: Array.from({ length: 1025 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`) }), /spec\.cidrs.*Too many: 1025: must have at most 1024 items/],
   ];
+
   for (const [name, obj, expected] of cases) {
     it(`refuses ${name} with the field path`, (t) => {
       if (skip(t)) return;
       const message = apply(obj);
       assert.ok(message, 'refused');
+      refusals.push({ kind: obj.kind as string, message });
       assert.match(message, expected);
     });
   }
+
+  it('every CEL rule of every CRD refused one of the cases above', (t) => {
+    if (skip(t)) return;
+    // The messages of x-kubernetes-validations in crds/, by kind: each must be the refusal of some case.
+    const kinds: Record<string, string> = { 'mailgw.io_mailgateways.yaml': 'MailGateway', 'mailgw.io_localdomains.yaml': 'LocalDomain', 'mailgw.io_trustednetworks.yaml': 'TrustedNetwork' };
+    const rules: string[] = [];
+    const walk = (node: unknown, kind: string): void => {
+      if (!node || typeof node !== 'object') return;
+      for (const v of ((node as Json)['x-kubernetes-validations'] as { message: string }[] | undefined) ?? []) rules.push(`${kind}: ${v.message}`);
+      for (const child of Object.values(node as Json)) walk(child, kind);
+    };
+    for (const [file, kind] of Object.entries(kinds)) {
+      const crd = parse(readFileSync(join(ROOT, 'crds', file), 'utf8')) as { spec: { versions: { schema: unknown }[] } };
+      walk(crd.spec.versions[0]!.schema, kind);
+    }
+    const covered = (rule: string) => refusals.some((r) => rule.startsWith(`${r.kind}: `) && r.message.replace(/\\"/g, '"').includes(rule.slice(rule.indexOf(': ') + 2)));
+    assert.deepEqual(rules.filter((r) => !covered(r)), [], 'CEL rules that no case above was refused by');
+  });
 
   it('kubectl get shows the printer columns, explain the descriptions, scale works through /scale', (t) => {
     if (skip(t)) return;

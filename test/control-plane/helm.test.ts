@@ -1,17 +1,24 @@
 /**
  * The chart with real Helm on a real kube-apiserver (issue 14): `helm lint
- * --strict`; `helm install` (CRDs from crds/, the operator's RBAC, Service,
- * Deployment); the operator then runs with the ServiceAccount and RBAC the
- * chart installed and reconciles a gateway; `helm upgrade` with a changed
- * value reaches the Deployment; `helm uninstall` removes what it installed
- * (and, as Helm does, leaves the CRDs). `kubectl apply --server-side -f
- * deploy/mailgw.yaml` installs the same. No kubelet: the Deployment's pods
- * stay Pending; the operator runs as a process here.
+ * --strict`; `helm install` (the CRDs as templates, the operator's RBAC,
+ * Service, Deployment); the operator then runs with the ServiceAccount and
+ * RBAC the chart installed and reconciles a gateway; `helm upgrade` with a
+ * changed value reaches the Deployment; `helm uninstall` removes what it
+ * installed and keeps the CRDs (helm.sh/resource-policy: keep) and so the
+ * gateways. How CRDs are upgraded (decided in docs/install.md): `helm
+ * upgrade` from a chart whose CRD lacks a field adds it. The example gateway
+ * of the all-options values is admitted in the same release as the CRDs.
+ * `kubectl apply --server-side -f deploy/mailgw.yaml` installs the same. No
+ * kubelet: the Deployment's pods stay Pending; the operator runs as a
+ * process here.
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { tempDir } from '../helpers/config.ts';
 import { crdsEstablished, startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -61,7 +68,60 @@ describe('Helm chart on a real kube-apiserver', () => {
     assert.equal(args[args.indexOf('--resync') + 1], '7m');
     helm('uninstall', 'mailgw', '--namespace', 'mailgw-system', '--wait=false');
     await eventually('the release is gone', () => JSON.parse(c.kubectl('get', 'deployments,clusterroles', '-A', '-l', 'app.kubernetes.io/name=mailgw', '-o', 'json')).items.length === 0, 60_000, 250);
-    assert.match(c.kubectl('get', 'crd', 'mailgateways.mailgw.io', '-o', 'name'), /mailgateways/, 'Helm leaves CRDs in place');
+    assert.match(c.kubectl('get', 'crd', 'mailgateways.mailgw.io', '-o', 'name'), /mailgateways/, 'Helm keeps the CRDs');
+    assert.match(c.kubectl('get', 'mailgateway', 'gw', '-n', 'mail', '-o', 'name'), /gw/, 'and so the gateways');
+  });
+
+  it('helm upgrade upgrades the CRDs: a field the installed release lacked is admitted afterwards', { timeout: 180_000 }, async (t) => {
+    if (skip(t)) return;
+    const c = cluster!;
+    // An "older" chart: the same, but its MailGateway CRD has no spec.banner.
+    const old = join(tempDir('mailgw-old-chart-'), 'mailgw');
+    cpSync(CHART, old, { recursive: true });
+    const crdFile = join(old, 'templates/crds/mailgw.io_mailgateways.yaml');
+    const text = readFileSync(crdFile, 'utf8');
+    const without = text.replace(/^ {16}banner:\n(?: {18}.*\n)+/m, '');
+    assert.notEqual(without, text, 'the older CRD lacks banner');
+    writeFileSync(crdFile, without);
+    helm('upgrade', '--install', 'mailgw', old, '--namespace', 'mailgw-system', '--create-namespace', '--wait=false');
+    const banner = () => JSON.parse(c.kubectl('get', 'crd', 'mailgateways.mailgw.io', '-o', 'json')).spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.banner;
+    await eventually('the older CRD is served', () => banner() === undefined, 30_000, 200);
+    const gw = { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'with-banner', namespace: 'mail' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, banner: 'welcome' } };
+    const apply = () => execFileSync(join(c.bin, 'kubectl'), ['--kubeconfig', c.kubeconfig, 'apply', '--server-side', '--validate=strict', '-f', '-'], { input: JSON.stringify(gw), stdio: ['pipe', 'pipe', 'pipe'] });
+    assert.throws(apply, /banner/, 'the older CRD refuses the field');
+    helm('upgrade', 'mailgw', CHART, '--namespace', 'mailgw-system', '--wait=false');
+    await eventually('the newer CRD is served', () => banner() !== undefined, 30_000, 200);
+    await crdsEstablished(c.kubectl);
+    await eventually('admitted', () => {
+      try {
+        apply();
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000, 250);
+    helm('uninstall', 'mailgw', '--namespace', 'mailgw-system', '--wait=false');
+  });
+
+  it('all options but the Prometheus Operator\'s kinds: the example gateway is admitted in the same release as the CRDs', { timeout: 180_000 }, async (t) => {
+    if (skip(t)) return;
+    const c = cluster!;
+    const values = join(tempDir('mailgw-values-'), 'values.yaml');
+    const all = parse(readFileSync(join(ROOT, 'test/fixtures/chart-values-all.yaml'), 'utf8')) as { metrics: Record<string, { enabled: boolean }> };
+    // ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs, which this cluster does not have.
+    all.metrics.serviceMonitor!.enabled = false;
+    all.metrics.prometheusRule!.enabled = false;
+    writeFileSync(values, stringify(all));
+    // As on a cluster that never had mailgw: no CRDs yet, so CRDs and the example arrive in one install.
+    c.kubectl('delete', 'crd', 'mailgateways.mailgw.io', 'localdomains.mailgw.io', 'trustednetworks.mailgw.io', '--wait=true');
+    c.kubectl('create', 'namespace', 'mailgw-demo');
+    helm('install', 'demo', CHART, '--namespace', 'mailgw-demo', '-f', values, '--wait=false');
+    assert.match(c.kubectl('get', 'mailgateway', 'demo', '-n', 'mailgw-demo', '-o', 'name'), /demo/);
+    assert.match(c.kubectl('get', 'localdomain,trustednetwork', '-n', 'mailgw-demo', '-o', 'name'), /localdomain.*\n.*trustednetwork/s);
+    helm('uninstall', 'demo', '--namespace', 'mailgw-demo', '--wait=false');
+    // Helm leaves hook objects behind; docs/install.md says how to delete them, by their labels.
+    c.kubectl('delete', 'mailgateway,localdomain,trustednetwork', '-n', 'mailgw-demo', '-l', 'app.kubernetes.io/instance=demo');
+    assert.equal(c.kubectl('get', 'mailgateway,localdomain,trustednetwork', '-n', 'mailgw-demo', '-o', 'name').trim(), '');
   });
 
   it('kubectl apply --server-side -f deploy/mailgw.yaml installs the same', { timeout: 60_000 }, (t) => {

@@ -20,20 +20,11 @@ import { killGroup } from './process-group.ts';
 import { collectJsonLines } from './mailgw-process.ts';
 import { missing } from './requirements.ts';
 import { eventually } from './wait.ts';
+import { clusterBinaries } from '../cluster/binaries.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-/** The directory build.sh prints, if it was built (never builds here: .ci/run does, before the tests). */
-export function clusterBinaries(): string | undefined {
-  const script = join(ROOT, 'test/cluster/build.sh');
-  try {
-    const key = execFileSync('bash', ['-c', `cd "$(dirname "${script}")" && cat go.mod go.sum helm/go.mod helm/go.sum | sha256sum | cut -c1-16`], { encoding: 'utf8' }).trim();
-    const dir = join(process.env.MAILGW_CLUSTER_CACHE ?? join(process.env.HOME ?? '/root', '.cache/mailgw-cluster'), key);
-    return ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm'].every((b) => existsSync(join(dir, b))) ? dir : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export { clusterBinaries };
 
 export interface Cluster {
   bin: string;
