@@ -11,7 +11,7 @@ const HERE = new URL('.', import.meta.url).pathname;
 
 export function clusterBinaries(): string | undefined {
   try {
-    const key = execFileSync('bash', ['-c', 'cat go.mod go.sum helm/go.mod helm/go.sum | sha256sum | cut -c1-16'], { cwd: HERE, encoding: 'utf8' }).trim();
+    const key = execFileSync('bash', ['-c', 'cat go.mod go.sum helm/go.mod helm/go.sum build.sh | sha256sum | cut -c1-16'], { cwd: HERE, encoding: 'utf8' }).trim();
     const dir = join(process.env.MAILGW_CLUSTER_CACHE ?? join(process.env.HOME ?? '/root', '.cache/mailgw-cluster'), key);
     return ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm'].every((b) => existsSync(join(dir, b))) ? dir : undefined;
   } catch {

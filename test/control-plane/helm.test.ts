@@ -38,15 +38,19 @@ describe('Helm chart on a real kube-apiserver', () => {
   const skip = (t: TestContext) => withoutCluster(t, cluster);
   const helm = (...args: string[]) => execFileSync(join(cluster!.bin, 'helm'), ['--kubeconfig', cluster!.kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-  it('helm lint --strict passes', (t) => {
+  it('helm lint --strict passes; the server is the Kubernetes release test/cluster/go.mod pins, within the chart\'s kubeVersion', (t) => {
     if (skip(t)) return;
     helm('lint', '--strict', CHART);
+    const pinned = /^\s*k8s\.io\/kubernetes (v\S+)$/m.exec(readFileSync(join(ROOT, 'test/cluster/go.mod'), 'utf8'))![1];
+    const server = JSON.parse(cluster!.kubectl('version', '-o', 'json')) as { serverVersion: { gitVersion: string } };
+    assert.equal(server.serverVersion.gitVersion, pinned);
+    assert.match(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'), /^kubeVersion: ">=1\.31\.0-0"$/m);
   });
 
   it('install, the operator running with the installed RBAC, upgrade, uninstall', { timeout: 180_000 }, async (t) => {
     if (skip(t)) return;
     const c = cluster!;
-    helm('install', 'mailgw', CHART, '--namespace', 'mailgw-system', '--create-namespace', '--wait=false');
+    helm('install', 'mailgw', CHART, '--namespace', 'mailgw-system', '--create-namespace', '--wait=hookOnly');
     await crdsEstablished(c.kubectl);
     const dep = JSON.parse(c.kubectl('get', 'deployment', '-n', 'mailgw-system', '-l', 'app.kubernetes.io/name=mailgw', '-o', 'json')) as { items: { spec: { template: { spec: { serviceAccountName: string; containers: { args: string[] }[] } } } }[] };
     assert.equal(dep.items.length, 1);
@@ -63,10 +67,10 @@ describe('Helm chart on a real kube-apiserver', () => {
     await eventually('the gateway reconciled under the chart\'s RBAC', () => lines.find((l) => l.event === 'reconcile' && l.key === 'mail/gw' && !lines.some((e) => e.event === 'reconcile-error')), 60_000, 250);
     c.kubectl('get', 'configmap', 'gw-config', '-n', 'mail');
     op.kill('SIGKILL');
-    helm('upgrade', 'mailgw', CHART, '--namespace', 'mailgw-system', '--set', 'operator.resync=7m', '--wait=false');
+    helm('upgrade', 'mailgw', CHART, '--namespace', 'mailgw-system', '--set', 'operator.resync=7m', '--wait=hookOnly');
     const args = JSON.parse(c.kubectl('get', 'deployment', '-n', 'mailgw-system', '-l', 'app.kubernetes.io/name=mailgw', '-o', 'json')).items[0].spec.template.spec.containers[0].args as string[];
     assert.equal(args[args.indexOf('--resync') + 1], '7m');
-    helm('uninstall', 'mailgw', '--namespace', 'mailgw-system', '--wait=false');
+    helm('uninstall', 'mailgw', '--namespace', 'mailgw-system', '--wait=hookOnly');
     await eventually('the release is gone', () => JSON.parse(c.kubectl('get', 'deployments,clusterroles', '-A', '-l', 'app.kubernetes.io/name=mailgw', '-o', 'json')).items.length === 0, 60_000, 250);
     assert.match(c.kubectl('get', 'crd', 'mailgateways.mailgw.io', '-o', 'name'), /mailgateways/, 'Helm keeps the CRDs');
     assert.match(c.kubectl('get', 'mailgateway', 'gw', '-n', 'mail', '-o', 'name'), /gw/, 'and so the gateways');
@@ -83,13 +87,13 @@ describe('Helm chart on a real kube-apiserver', () => {
     const without = text.replace(/^ {16}banner:\n(?: {18}.*\n)+/m, '');
     assert.notEqual(without, text, 'the older CRD lacks banner');
     writeFileSync(crdFile, without);
-    helm('upgrade', '--install', 'mailgw', old, '--namespace', 'mailgw-system', '--create-namespace', '--wait=false');
+    helm('upgrade', '--install', 'mailgw', old, '--namespace', 'mailgw-system', '--create-namespace', '--wait=hookOnly');
     const banner = () => JSON.parse(c.kubectl('get', 'crd', 'mailgateways.mailgw.io', '-o', 'json')).spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.banner;
     await eventually('the older CRD is served', () => banner() === undefined, 30_000, 200);
     const gw = { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'with-banner', namespace: 'mail' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, banner: 'welcome' } };
     const apply = () => execFileSync(join(c.bin, 'kubectl'), ['--kubeconfig', c.kubeconfig, 'apply', '--server-side', '--validate=strict', '-f', '-'], { input: JSON.stringify(gw), stdio: ['pipe', 'pipe', 'pipe'] });
     assert.throws(apply, /banner/, 'the older CRD refuses the field');
-    helm('upgrade', 'mailgw', CHART, '--namespace', 'mailgw-system', '--wait=false');
+    helm('upgrade', 'mailgw', CHART, '--namespace', 'mailgw-system', '--wait=hookOnly');
     await eventually('the newer CRD is served', () => banner() !== undefined, 30_000, 200);
     await crdsEstablished(c.kubectl);
     await eventually('admitted', () => {
@@ -100,7 +104,7 @@ describe('Helm chart on a real kube-apiserver', () => {
         return false;
       }
     }, 30_000, 250);
-    helm('uninstall', 'mailgw', '--namespace', 'mailgw-system', '--wait=false');
+    helm('uninstall', 'mailgw', '--namespace', 'mailgw-system', '--wait=hookOnly');
   });
 
   it('all options but the Prometheus Operator\'s kinds: the example gateway is admitted in the same release as the CRDs', { timeout: 180_000 }, async (t) => {
@@ -115,10 +119,10 @@ describe('Helm chart on a real kube-apiserver', () => {
     // As on a cluster that never had mailgw: no CRDs yet, so CRDs and the example arrive in one install.
     c.kubectl('delete', 'crd', 'mailgateways.mailgw.io', 'localdomains.mailgw.io', 'trustednetworks.mailgw.io', '--wait=true');
     c.kubectl('create', 'namespace', 'mailgw-demo');
-    helm('install', 'demo', CHART, '--namespace', 'mailgw-demo', '-f', values, '--wait=false');
+    helm('install', 'demo', CHART, '--namespace', 'mailgw-demo', '-f', values, '--wait=hookOnly');
     assert.match(c.kubectl('get', 'mailgateway', 'demo', '-n', 'mailgw-demo', '-o', 'name'), /demo/);
     assert.match(c.kubectl('get', 'localdomain,trustednetwork', '-n', 'mailgw-demo', '-o', 'name'), /localdomain.*\n.*trustednetwork/s);
-    helm('uninstall', 'demo', '--namespace', 'mailgw-demo', '--wait=false');
+    helm('uninstall', 'demo', '--namespace', 'mailgw-demo', '--wait=hookOnly');
     // Helm leaves hook objects behind; docs/install.md says how to delete them, by their labels.
     c.kubectl('delete', 'mailgateway,localdomain,trustednetwork', '-n', 'mailgw-demo', '-l', 'app.kubernetes.io/instance=demo');
     assert.equal(c.kubectl('get', 'mailgateway,localdomain,trustednetwork', '-n', 'mailgw-demo', '-o', 'name').trim(), '');

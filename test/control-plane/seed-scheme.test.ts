@@ -103,7 +103,11 @@ describe('the seed scheme end to end on a real kube-apiserver', () => {
     if (skip(t)) return;
     const c = cluster!;
     c.kubectl('apply', '--server-side', '-f', EXAMPLE);
-    const shipped = await eventually('the ConfigMap of the example', () => configMap(), 60_000, 250);
+    // The gateway may be rendered before its LocalDomains are seen: wait for the whole example.
+    const shipped = await eventually('the ConfigMap of the example', () => {
+      const m = configMap();
+      return m && (JSON.parse(m.data['gateway.json']) as Json).localDomains.length === 2 ? m : undefined;
+    }, 60_000, 250);
     const asShipped = JSON.parse(shipped.data['gateway.json']) as Json;
     assert.deepEqual(asShipped.localDomains.map((d: Json) => d.domain).sort(), ['example.com', 'sub.example.com']);
     assert.equal(asShipped.relayHost.host, '192.168.0.1');
