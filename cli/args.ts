@@ -2,6 +2,8 @@
  * A small, strict argument parser for the mailgw commands: repeated -f,
  * --flag value and --flag=value; unknown flags are errors.
  */
+import { parseSize } from '../api/fields.ts';
+
 export interface ParsedArgs {
   files: string[];
   flags: Map<string, string>;
@@ -37,4 +39,16 @@ export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   if (!m || Number(m[3]) > 65535) throw new UsageError(`--listen: expected HOST:PORT, got ${JSON.stringify(text)}`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+/**
+ * `--config-limit SIZE` (bytes or a quantity such as "5Mi"): the cap on a
+ * gateway's compressed rendered config (api/config-pack.ts); undefined: the default.
+ */
+export function configLimitFlag(flags: ReadonlyMap<string, string>): number | undefined {
+  const text = flags.get('config-limit');
+  if (text === undefined) return undefined;
+  const n = parseSize(/^\d+$/.test(text) ? Number(text) : text);
+  if (n === undefined || n <= 0) throw new UsageError('--config-limit: expected bytes or a quantity such as "5Mi"');
+  return n;
 }

@@ -16,7 +16,8 @@ import { resolve } from 'node:path';
 import { parseDuration } from '../api/index.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
-import { parseGatewayConfig, watchConfig } from './config-watch.ts';
+import { watchConfig } from './config-watch.ts';
+import { loadNow, peek } from './config-source.ts';
 import { runUntilSignal } from './run-until-signal.ts';
 import { decideRetirement, parsePeer, type HandoverMode } from '../gateway/handover/retire-check.ts';
 import type { RetireOptions } from '../gateway/gateway.ts';
@@ -65,17 +66,21 @@ export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'm
 export async function cmdGateway(argv: string[]): Promise<number> {
   const args = parseArgs(argv, GATEWAY_FLAGS);
   const file = args.flags.get('config');
-  if (!file) throw new UsageError('needs --config FILE');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    console.error(`error: ${file}: ${(err as Error).message}`);
+  if (!file) throw new UsageError('needs --config FILE|DIR');
+  // A volume caught between two versions (parts not matching their manifest) is read again for a while.
+  let initialPeek = peek(file);
+  let loaded = loadNow(file);
+  for (let i = 0; 'incomplete' in loaded && i < 20 && initialPeek !== undefined; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    initialPeek = peek(file);
+    loaded = loadNow(file);
+  }
+  if ('incomplete' in loaded) {
+    console.error(`error: ${file}: ${loaded.incomplete}`);
     return 1;
   }
-  const parsed = parseGatewayConfig(text);
-  if ('errors' in parsed) {
-    for (const e of parsed.errors) console.error(`error: ${file}: ${e}`);
+  if ('errors' in loaded) {
+    for (const e of loaded.errors) console.error(`error: ${file}: ${e}`);
     console.error(`mailgw gateway: invalid config; nothing started`);
     return 1;
   }
@@ -84,12 +89,12 @@ export async function cmdGateway(argv: string[]): Promise<number> {
   const listen = parseListen(args.flags.get('listen') ?? '0.0.0.0:2525');
   const metricsAddress = args.flags.get('metrics-address');
   const handover = await handoverFlags(args.flags);
-  const gateway = await Gateway.start(parsed.config, {
+  const gateway = await Gateway.start(loaded.config, {
     ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw'),
     ...(metricsAddress ? { metrics: parseListen(metricsAddress) } : {}),
     ...(handover ? { handover: { ...handover.listen, token: handover.token } } : {}),
   });
-  const stopWatching = watchConfig(file, gateway, text, poll);
+  const stopWatching = watchConfig(file, gateway, initialPeek, poll);
   const retirement = handover && (async (): Promise<RetireOptions | undefined> => {
     const plan = await decideRetirement(handover.mode);
     gateway.runtime.logger.info({ event: 'retire-check', retiring: plan.retiring, peers: plan.peers.map((p) => `${p.host}:${p.port}`), reason: plan.reason }, plan.reason);

@@ -14,7 +14,7 @@ import pino from 'pino';
 import { parseDuration } from '../api/index.ts';
 import { K8sApi } from '../operator/k8s-api.ts';
 import { Operator } from '../operator/operator.ts';
-import { parseArgs, parseListen, UsageError } from './args.ts';
+import { configLimitFlag, parseArgs, parseListen, UsageError } from './args.ts';
 
 function duration(flag: string, value: string | undefined, fallback: string): number {
   const ms = parseDuration(value ?? fallback);
@@ -55,7 +55,7 @@ async function loadCluster(file: string | undefined): Promise<KubeConfig> {
   return kc;
 }
 
-export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image', 'watch-namespaces'] as const;
+export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image', 'watch-namespaces', 'config-limit'] as const;
 
 export async function cmdOperator(argv: string[]): Promise<number> {
   const args = parseArgs(argv, OPERATOR_FLAGS);
@@ -71,6 +71,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     watchSilenceMs: duration('watch-silence', args.flags.get('watch-silence'), '5m'),
     metricsHost: metrics.host, metricsPort: metrics.port,
     gatewayImage: args.flags.get('gateway-image') ?? process.env.MAILGW_GATEWAY_IMAGE,
+    configLimit: configLimitFlag(args.flags),
     watchNamespaces: (args.flags.get('watch-namespaces') ?? '').split(',').map((n) => n.trim()).filter(Boolean),
   });
   await operator.start();

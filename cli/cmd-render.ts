@@ -1,5 +1,5 @@
 /**
- * `mailgw render -f PATH... [--gateway NAME]`
+ * `mailgw render -f PATH... [--gateway NAME] [--config-limit SIZE]`
  *
  * The Kubernetes objects the operator would apply for each MailGateway (or
  * the named one), as multi-document YAML, for GitOps diffs and reviews.
@@ -8,10 +8,10 @@
 import { render } from '../operator/render.ts';
 import { objectsToYaml } from '../operator/render-yaml.ts';
 import { formatFinding } from '../operator/lint.ts';
-import { parseArgs, UsageError } from './args.ts';
+import { configLimitFlag, parseArgs, UsageError } from './args.ts';
 import { formatProblem, loadManifests } from './manifest-load.ts';
 
-export const RENDER_FLAGS = ['gateway'] as const;
+export const RENDER_FLAGS = ['gateway', 'config-limit'] as const;
 
 export async function cmdRender(argv: string[]): Promise<number> {
   const args = parseArgs(argv, RENDER_FLAGS);
@@ -22,6 +22,7 @@ export async function cmdRender(argv: string[]): Promise<number> {
     for (const p of schemaErrors) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;
   }
+  const configLimit = configLimitFlag(args.flags);
   const name = args.flags.get('gateway');
   const gateways = name ? m.gateways.filter((g) => g.metadata.name === name) : m.gateways;
   if (gateways.length === 0) {
@@ -31,7 +32,7 @@ export async function cmdRender(argv: string[]): Promise<number> {
   const docs: string[] = [];
   let failed = false;
   for (const gw of gateways) {
-    const r = render(gw, m.domains, m.networks);
+    const r = render(gw, m.domains, m.networks, { configLimit });
     for (const f of r.findings) process.stderr.write(`${formatFinding(f, m.locate(f.object, f.field))}\n`);
     if (r.findings.some((f) => f.severity === 'Error')) {
       failed = true;

@@ -1,15 +1,17 @@
 /**
- * `mailgw validate -f PATH... [--output text|json]`
+ * `mailgw validate -f PATH... [--output text|json] [--config-limit SIZE]`
  *
- * Schema errors (with file, document, line and field) and integration-scheme
- * lint findings (with code, object and field). Exit 1 when there is any
+ * Schema errors (with file, document, line and field), integration-scheme
+ * lint findings (with code, object and field), and a gateway whose rendered
+ * config would not fit its ConfigMaps (MGW301). Exit 1 when there is any
  * error, 0 when there are only warnings or nothing.
  */
 import { lint, formatFinding } from '../operator/lint.ts';
-import { parseArgs, UsageError } from './args.ts';
+import { render } from '../operator/render.ts';
+import { configLimitFlag, parseArgs, UsageError } from './args.ts';
 import { formatProblem, loadManifests } from './manifest-load.ts';
 
-export const VALIDATE_FLAGS = ['output'] as const;
+export const VALIDATE_FLAGS = ['output', 'config-limit'] as const;
 
 export async function cmdValidate(argv: string[]): Promise<number> {
   const args = parseArgs(argv, VALIDATE_FLAGS);
@@ -17,7 +19,10 @@ export async function cmdValidate(argv: string[]): Promise<number> {
   const output = args.flags.get('output') ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError('--output is text or json');
   const m = await loadManifests(args.files);
+  const configLimit = configLimitFlag(args.flags);
   const findings = lint(m.gateways, m.domains, m.networks);
+  // Whether each gateway's rendered config fits its ConfigMaps (MGW301).
+  for (const gw of m.gateways) findings.push(...render(gw, m.domains, m.networks, { configLimit }).findings.filter((f) => f.code === 'MGW301'));
   const errors = m.problems.filter((p) => p.severity === 'error').length + findings.filter((f) => f.severity === 'Error').length;
   const warnings = m.problems.length + findings.length - errors;
   if (output === 'json') {

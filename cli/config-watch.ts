@@ -1,62 +1,56 @@
 /**
- * Watches the rendered config file of a gateway pod (a mounted ConfigMap:
- * the kubelet swaps a symlink, so the file is polled by stat, which follows
- * it) and applies each new valid version live. An invalid or unusable
- * version never replaces the running one: it is logged as
- * `config-rejected` with every error, and the old config stays.
+ * Watches a gateway's config (a mounted ConfigMap volume: the kubelet swaps
+ * a symlink, so the version is polled by reading, which follows it) and
+ * applies each new valid version live. A new version is loaded off the event
+ * loop (config-source.ts) and swapped in when whole. A version whose parts do
+ * not match its manifest yet (a volume mid-update, or damaged) is retried at
+ * the next poll, never applied in part. An invalid or unusable version never
+ * replaces the running one: it is logged as `config-rejected` with every
+ * error, and the old config stays.
  */
-import { readFile } from 'node:fs/promises';
-import { unwatchFile, watchFile } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { gatewayConfig, type GatewayConfig } from '../api/index.ts';
 import type { Gateway } from '../gateway/gateway.ts';
-import { formatPath } from './manifest-load.ts';
+import { loadOffThread, peek } from './config-source.ts';
 
-export function parseGatewayConfig(text: string): { config: GatewayConfig } | { errors: string[] } {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    return { errors: [(err as Error).message] };
-  }
-  const parsed = gatewayConfig.safeParse(raw);
-  if (!parsed.success) return { errors: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
-  return { config: parsed.data };
-}
+export { parseGatewayConfig } from './config-source.ts';
 
-export function watchConfig(file: string, gateway: Gateway, initialText: string, intervalMs: number): () => void {
-  let applied = initialText;
+export function watchConfig(path: string, gateway: Gateway, initialPeek: string | undefined, intervalMs: number): () => void {
+  let applied = initialPeek;
   let busy = false;
+  let incompleteSince = 0;
   const check = async () => {
     if (busy) return;
     busy = true;
+    const logger = gateway.runtime.logger;
     try {
-      const text = await readFile(file, 'utf8').catch(() => undefined);
-      if (text === undefined || text === applied) return;
-      const logger = gateway.runtime.logger;
-      const result = parseGatewayConfig(text);
-      if ('errors' in result) {
+      const seen = peek(path);
+      if (seen === undefined || seen === applied) return;
+      const started = performance.now();
+      const loaded = await loadOffThread(path).catch((err: Error) => ({ errors: [err.message], version: '' }));
+      if ('incomplete' in loaded) {
+        // Not whole yet: the next poll looks again. Said once, and again if it lasts.
+        if (!incompleteSince || Date.now() - incompleteSince > 60_000) logger.warn({ event: 'config-incomplete', path, reason: loaded.incomplete }, 'the new config is not whole yet; keeping the running one');
+        incompleteSince ||= Date.now();
+        return;
+      }
+      incompleteSince = 0;
+      if ('errors' in loaded) {
         gateway.runtime.metrics.configReloads.inc({ result: 'rejected' });
-        logger.error({ event: 'config-rejected', file, errors: result.errors }, 'new config is invalid; keeping the running one');
-        applied = text; // report once per version
+        logger.error({ event: 'config-rejected', path, errors: loaded.errors }, 'new config is invalid; keeping the running one');
+        applied = seen; // report once per version
         return;
       }
       try {
-        gateway.reload(result.config);
+        gateway.reload(loaded.config, { loadMs: Math.round(performance.now() - started) });
       } catch (err) {
         gateway.runtime.metrics.configReloads.inc({ result: 'rejected' });
-        logger.error({ event: 'config-rejected', file, errors: [(err as Error).message] }, 'new config cannot be applied; keeping the running one');
+        logger.error({ event: 'config-rejected', path, errors: [(err as Error).message] }, 'new config cannot be applied; keeping the running one');
       }
-      applied = text;
+      applied = seen;
     } finally {
       busy = false;
     }
   };
-  watchFile(file, { interval: intervalMs, persistent: false }, () => void check());
-  const timer = setInterval(() => void check(), Math.max(intervalMs, 1000) * 5); // belt and braces for missed stat changes
+  const timer = setInterval(() => void check(), intervalMs);
   timer.unref();
-  return () => {
-    unwatchFile(file);
-    clearInterval(timer);
-  };
+  return () => clearInterval(timer);
 }

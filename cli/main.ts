@@ -14,9 +14,9 @@ export const HELP: Record<string, string> = {
       --state-dir DIR            spool, backup store, admin socket (default .mailgw)
       --gateway NAME             which MailGateway, when the manifests hold several
       --capture                  also play the loopback next hops, storing what they receive in DIR/captured`,
-  gateway: `gateway --config FILE [options]
-    Run a gateway from a rendered config (what a pod runs); the file is re-read when it changes.
-      --config FILE              the rendered config (JSON or YAML)
+  gateway: `gateway --config FILE|DIR [options]
+    Run a gateway from a rendered config (what a pod runs); a changed config is applied live.
+      --config FILE|DIR          the rendered config (JSON or YAML), or the directory its ConfigMaps are mounted in
       --listen HOST:PORT         SMTP listener (default 0.0.0.0:2525)
       --state-dir DIR            spool, backup store, admin socket (default /var/spool/mailgw)
       --config-poll DURATION     how often to look for a changed config (default 2s)
@@ -38,11 +38,14 @@ export const HELP: Record<string, string> = {
       --resync DURATION          full re-reconcile interval (default 10m)
       --watch-silence DURATION   restart a watch that has been silent this long (default 5m)
       --gateway-image IMAGE      image for gateway pods whose MailGateway sets no spec.image
-      --watch-namespaces NS,...  watch (and need permissions in) only these namespaces (default: all)`,
-  validate: `validate -f PATH... [--output text|json]
-    Schema errors and integration-scheme lint findings, each with file, document and line; exit 1 on errors.`,
-  render: `render -f PATH... [--gateway NAME]
-    The Kubernetes objects the operator would apply, as YAML.`,
+      --watch-namespaces NS,...  watch (and need permissions in) only these namespaces (default: all)
+      --config-limit SIZE        largest compressed config a gateway may have (default 5600Ki); larger: Degraded`,
+  validate: `validate -f PATH... [--output text|json] [--config-limit SIZE]
+    Schema errors and integration-scheme lint findings, each with file, document and line; exit 1 on errors.
+      --config-limit SIZE        largest compressed config a gateway may have (default 5600Ki)`,
+  render: `render -f PATH... [--gateway NAME] [--config-limit SIZE]
+    The Kubernetes objects the operator would apply, as YAML.
+      --config-limit SIZE        largest compressed config a gateway may have (default 5600Ki)`,
   queue: `queue list|flush|delete|hold|release [ID...] [--state-dir DIR] [--output text|json]
     Administer the queue of a running gateway through DIR/admin.sock (like mailq/postsuper).`,
   backup: `backup list|show|release|delete [ID] [--to ADDRESS] [--state-dir DIR] [--output text|json]

@@ -265,7 +265,8 @@ export class Gateway {
    * counts carry over. Throws, changing nothing, if the new config cannot be
    * built (e.g. a certificate file is unreadable).
    */
-  reload(config: GatewayConfig): void {
+  reload(config: GatewayConfig, info: { loadMs?: number } = {}): void {
+    const started = performance.now();
     const old = this.current.rt;
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
@@ -283,6 +284,7 @@ export class Gateway {
     this.scannerCheck.at = 0;
     rt.logger.info({
       event: 'config-reloaded', localDomains: config.localDomains.length, trustedNetworks: config.trustedNetworks.length,
+      ...info, swapMs: Math.round(performance.now() - started),
       relayHost: config.relayHost ? `${config.relayHost.host}:${config.relayHost.port}` : null, recipientVerification: config.recipientVerification.mode,
     }, 'new config applied');
   }

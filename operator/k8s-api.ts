@@ -63,6 +63,15 @@ export class K8sApi {
     return this.objects.patch(body as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, undefined, k8s.PatchStrategy.MergePatch);
   }
 
+  /** Deletes a ConfigMap the operator owns (a config part no longer needed); one already gone is fine. */
+  async deleteConfigMap(namespace: string, name: string): Promise<void> {
+    try {
+      await this.core.deleteNamespacedConfigMap({ namespace, name });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
+  }
+
   /** Creates an object unless one of that name exists already (then leaves it as it is); true when it created it. */
   async createOnce(obj: Obj): Promise<boolean> {
     try {

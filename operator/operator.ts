@@ -29,6 +29,8 @@ export interface OperatorOptions {
   concurrency?: number;
   /** Image for gateway pods whose MailGateway sets no spec.image (the chart passes the operator's own). */
   gatewayImage?: string | undefined;
+  /** Cap on a gateway's compressed config (--config-limit; api/config-pack.ts). */
+  configLimit?: number | undefined;
   /** Namespaces to watch (the chart's watchNamespaces); empty or absent: all. */
   watchNamespaces?: string[] | undefined;
 }
@@ -169,13 +171,15 @@ export class Operator {
       domains: (namespace) => list('LocalDomain', namespace),
       networks: (namespace) => list('TrustedNetwork', namespace),
       owned: (kind, namespace, name) => this.getOf(kind, namespace, name) as Record<string, unknown> | undefined,
+      ownedBy: (kind, namespace, gateway) => this.listOf(kind).filter((o) => (o.metadata?.namespace ?? 'default') === namespace
+        && (o.metadata?.ownerReferences ?? []).some((r) => r.kind === 'MailGateway' && r.controller && r.name === gateway)) as Record<string, unknown>[],
     };
   }
 
   private async reconcileKey(key: string): Promise<void> {
     const end = this.metrics.duration.startTimer();
     try {
-      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date(), gatewayImage: this.o.gatewayImage, tokens: this.tokens }, key);
+      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date(), gatewayImage: this.o.gatewayImage, configLimit: this.o.configLimit, tokens: this.tokens }, key);
       if (degraded === undefined) this.metrics.degraded.remove({ gateway: key });
       else this.metrics.degraded.set({ gateway: key }, degraded ? 1 : 0);
       this.metrics.reconciles.inc({ result: 'ok' });

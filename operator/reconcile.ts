@@ -34,6 +34,8 @@ export interface ClusterView {
   domains(namespace: string): Obj[];
   networks(namespace: string): Obj[];
   owned(kind: string, namespace: string, name: string): Obj | undefined;
+  /** The objects of a kind in a namespace whose controller is MailGateway `gateway`. */
+  ownedBy(kind: string, namespace: string, gateway: string): Obj[];
 }
 
 export interface ReconcileContext {
@@ -43,6 +45,7 @@ export interface ReconcileContext {
   now: () => Date;
   /** Image for gateway pods whose MailGateway sets no spec.image. */
   gatewayImage?: string | undefined;
+  configLimit?: number | undefined;
   /**
    * Handover tokens known to exist, as "namespace/name@uid/generation": the
    * operator may not read Secrets, so it learns this from its own create
@@ -144,7 +147,7 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   let findings: Finding[] = [];
   if (gwParsed.success) {
     const gw: MailGateway = gwParsed.data;
-    rendered = render(gw, domains.flatMap((d) => (d.parsed ? [d.parsed] : [])), networks.flatMap((n) => (n.parsed ? [n.parsed] : [])), { gatewayImage: ctx.gatewayImage });
+    rendered = render(gw, domains.flatMap((d) => (d.parsed ? [d.parsed] : [])), networks.flatMap((n) => (n.parsed ? [n.parsed] : [])), { gatewayImage: ctx.gatewayImage, configLimit: ctx.configLimit });
     findings = rendered.findings;
     const errors = findings.filter((f) => f.severity === 'Error');
     if (errors.length > 0) invalidReasons.push(...errors.map((f) => `${f.code} ${f.object} ${f.field}: ${f.message}`));
@@ -172,6 +175,16 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
       await applyHealing(ctx, desired);
       applied++;
       wrote.push(`${String(desired.kind)}/${m.name}`);
+    }
+    // A config that shrank to fewer parts leaves ConfigMaps no manifest names: deleted after the StatefulSet stopped
+    // mounting them (its projected sources beyond the first are optional, so pods not yet rolled keep working).
+    const keep = new Set(rendered.objects.filter((o) => o.kind === 'ConfigMap').map((o) => metaOf(o).name));
+    for (const cm of ctx.view.ownedBy('ConfigMap', namespace, name)) {
+      const cmName = metaOf(cm).name;
+      if (keep.has(cmName) || !cmName.startsWith(`${name}-config-`)) continue;
+      await ctx.api.deleteConfigMap(namespace, cmName);
+      applied++;
+      wrote.push(`-ConfigMap/${cmName}`);
     }
   }
 

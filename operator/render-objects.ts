@@ -4,7 +4,8 @@
  * gives the same objects. The operator applies them with server-side apply;
  * `mailgw render` prints them for GitOps diffs.
  *
- * ConfigMap (the rendered config) · Service (SMTP, port → 2525) · headless
+ * ConfigMaps (the rendered config, packed by api/config-pack.ts: one for
+ * most gateways, more for very many domains) · Service (SMTP, port → 2525) · headless
  * Service (the StatefulSet's; also the pods' handover port) · StatefulSet
  * (spool on a PVC per pod; config hash as a pod-template annotation so only
  * real config changes roll pods; hardened pod) · PodDisruptionBudget ·
@@ -16,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_IMAGE, type GatewayConfig, type MailGateway } from '../api/index.ts';
+import type { PackedConfig } from '../api/config-pack.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -25,12 +27,13 @@ export const HANDOVER_PORT = 2526;
 export const HANDOVER_DIR = '/etc/mailgw/handover';
 /** Grace period of a gateway pod: sessions in flight, a last delivery attempt, then the handover of what is left. */
 export const GRACE_SECONDS = 120;
+/** Where the pod mounts its config: the ConfigMaps of api/config-pack.ts as one projected volume. */
 export const CONFIG_DIR = '/etc/mailgw/config';
-export const CONFIG_FILE = 'gateway.json';
 export const TLS_DIR = '/etc/mailgw/tls';
 export const SPOOL_DIR = '/var/spool/mailgw';
 export const RUN_AS = 10001;
 
+/** The short config hash (as packConfig computes it): the pod-template annotation and the status's configHash. */
 export function configHash(config: GatewayConfig): string {
   return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
 }
@@ -57,7 +60,7 @@ function meta(gw: MailGateway, name: string, extra: Obj = {}): Obj {
 export function objectNames(gw: MailGateway) {
   const base = gw.metadata.name;
   return {
-    config: `${base}-config`, service: `${base}-smtp`, headless: `${base}-gateway-headless`, statefulSet: `${base}-gateway`, pdb: `${base}-gateway`,
+    config: `${base}-config`, configPart: (i: number) => (i === 0 ? `${base}-config` : `${base}-config-${i}`), service: `${base}-smtp`, headless: `${base}-gateway-headless`, statefulSet: `${base}-gateway`, pdb: `${base}-gateway`,
     serviceAccount: `${base}-gateway`, role: `${base}-gateway`, handoverSecret: `${base}-handover`, networkPolicy: `${base}-gateway`,
   };
 }
@@ -86,19 +89,20 @@ export function defaultResources(memoryBudget: number): Record<string, Record<st
   return { requests: { cpu: '100m', memory: mi(memoryBudget + 256 * 1024 * 1024) }, limits: { memory: mi(Math.max(1024 * 1024 * 1024, 2 * memoryBudget + 512 * 1024 * 1024)) } };
 }
 
-export function renderObjects(gw: MailGateway, config: GatewayConfig, defaultImage = DEFAULT_IMAGE): Obj[] {
+export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: PackedConfig, defaultImage = DEFAULT_IMAGE): Obj[] {
   const spec = gw.spec;
   const names = objectNames(gw);
-  const hash = configHash(config);
+  const hash = packed.hash;
   const selector = selectorLabels(gw);
   const exposed = spec.service.type !== 'ClusterIP';
   const cert = spec.tls.inbound.certificate;
 
-  const configMap = {
+  const configMaps = packed.configMaps.map((c, i) => ({
     apiVersion: 'v1', kind: 'ConfigMap',
-    metadata: meta(gw, names.config, { annotations: { 'mailgw.io/config-hash': hash } }),
-    data: { [CONFIG_FILE]: `${JSON.stringify(config, null, 2)}\n` },
-  };
+    metadata: meta(gw, names.configPart(i), { annotations: { 'mailgw.io/config-hash': hash, 'mailgw.io/config-part': `${i + 1}/${packed.configMaps.length}` } }),
+    ...(Object.keys(c.data).length ? { data: c.data } : {}),
+    ...(Object.keys(c.binaryData).length ? { binaryData: Object.fromEntries(Object.entries(c.binaryData).map(([k, v]) => [k, v.toString('base64')])) } : {}),
+  }));
 
   const service = {
     apiVersion: 'v1', kind: 'Service',
@@ -126,7 +130,9 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, defaultIma
   };
 
   const volumes: Obj[] = [
-    { name: 'config', configMap: { name: names.config } },
+    // One projected volume: the kubelet updates all its sources at once. Parts beyond the first are optional, so a
+    // pod not yet rolled keeps running when a shrinking config's surplus part is deleted.
+    { name: 'config', projected: { sources: configMaps.map((c, i) => ({ configMap: { name: c.metadata.name, ...(i > 0 ? { optional: true } : {}) } })) } },
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
     { name: 'handover', secret: { secretName: names.handoverSecret, defaultMode: 0o440 } },
     ...(cert ? [{ name: 'tls', secret: { secretName: cert.secretName, defaultMode: 0o440 } }] : []),
@@ -166,7 +172,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, defaultIma
             name: 'gateway',
             image: spec.image ?? defaultImage,
             args: [
-              'gateway', '--config', `${CONFIG_DIR}/${CONFIG_FILE}`, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`,
+              'gateway', '--config', CONFIG_DIR, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`,
               '--handover-listen', `0.0.0.0:${HANDOVER_PORT}`, '--handover-token-file', `${HANDOVER_DIR}/token`, '--handover-statefulset', names.statefulSet,
               '--handover-peer-address', `{pod}.${names.headless}.{namespace}.svc:${HANDOVER_PORT}`,
               // Of the grace period: up to 10 s for sessions in flight, 30 s for a last delivery attempt, 60 s to hand the rest over.
@@ -236,5 +242,5 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, defaultIma
       ],
     },
   };
-  return [configMap, service, headless, serviceAccount, role, roleBinding, statefulSet, pdb, networkPolicy];
+  return [...configMaps, service, headless, serviceAccount, role, roleBinding, statefulSet, pdb, networkPolicy];
 }

@@ -7,6 +7,7 @@ import type { GatewayConfig, LocalDomain, MailGateway, TrustedNetwork } from '..
 import { lint, type Finding, type LintOptions } from './lint.ts';
 import { belongsTo, renderGatewayConfig, type RenderOptions } from './render-gateway-config.ts';
 import { renderObjects } from './render-objects.ts';
+import { ConfigTooLarge, packConfig, type PackOptions } from '../api/config-pack.ts';
 
 export interface Rendered {
   gatewayConfig: GatewayConfig;
@@ -14,8 +15,26 @@ export interface Rendered {
   findings: Finding[];
 }
 
-export function render(gw: MailGateway, domains: readonly LocalDomain[], networks: readonly TrustedNetwork[], options: RenderOptions & LintOptions = {}): Rendered {
+export interface RenderLimits {
+  /** Cap on the compressed config (`--config-limit`); see api/config-pack.ts. */
+  configLimit?: number | undefined;
+}
+
+/**
+ * A config too large for its ConfigMaps is an Error finding (MGW301) and no
+ * objects: `validate` and `render` fail, the operator marks the gateway
+ * Degraded and applies nothing.
+ */
+export function render(gw: MailGateway, domains: readonly LocalDomain[], networks: readonly TrustedNetwork[], options: RenderOptions & LintOptions & RenderLimits & { pack?: PackOptions } = {}): Rendered {
   const mine = { domains: domains.filter((d) => belongsTo(gw, d)), networks: networks.filter((n) => belongsTo(gw, n)) };
   const gatewayConfig = renderGatewayConfig(gw, mine.domains, mine.networks, options);
-  return { gatewayConfig, objects: renderObjects(gw, gatewayConfig, options.gatewayImage), findings: lint([gw], mine.domains, mine.networks, { listen: options.listen }) };
+  const findings = lint([gw], mine.domains, mine.networks, { listen: options.listen });
+  try {
+    const packed = packConfig(gatewayConfig, { ...options.pack, ...(options.configLimit ? { limit: options.configLimit } : {}) });
+    return { gatewayConfig, objects: renderObjects(gw, gatewayConfig, packed, options.gatewayImage), findings };
+  } catch (err) {
+    if (!(err instanceof ConfigTooLarge)) throw err;
+    const object = `MailGateway/${gw.metadata.namespace ?? 'default'}/${gw.metadata.name}`;
+    return { gatewayConfig, objects: [], findings: [...findings, { code: 'MGW301', severity: 'Error', object, field: 'spec', message: err.message }] };
+  }
 }
