@@ -58,7 +58,7 @@ describe('config packing', () => {
     assert.match(JSON.stringify(unpackConfig((f) => missing.get(f))), /incomplete.*is missing/);
     const damaged = new Map(files);
     const bad = Buffer.from(files.get(lastFile)!);
-    bad[0] ^= 1;
+    bad[0] = bad[0]! ^ 1;
     damaged.set(lastFile, bad);
     assert.match(JSON.stringify(unpackConfig((f) => damaged.get(f))), /does not match the manifest/);
     // The kubelet caught between versions: a's manifest, one of b's parts.

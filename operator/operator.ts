@@ -11,6 +11,7 @@ import { GROUP, K8sApi, VERSION } from './k8s-api.ts';
 import { LeaderElector } from './leader-election.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { reconcile, type ClusterView } from './reconcile.ts';
+import { StatusWriter } from './status-writer.ts';
 import { ResilientInformer } from './watch.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -37,6 +38,11 @@ export interface OperatorOptions {
 
 const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=mailgw-operator';
 
+/** An informer event is reconciled after this long without another for the same gateway… */
+const SETTLE_QUIET_MS = 250;
+/** …and at the latest this long after the first of a burst. */
+const SETTLE_MAX_MS = 2000;
+
 export class Operator {
   readonly api: K8sApi;
   readonly metrics = new OperatorMetrics();
@@ -51,11 +57,13 @@ export class Operator {
   private running = false;
   /** Handover tokens known to exist (reconcile.ts): the operator never reads Secrets. */
   private readonly tokens = new Set<string>();
+  private readonly statuses: StatusWriter;
 
   constructor(api: K8sApi, options: OperatorOptions) {
     this.api = api;
     this.o = options;
     this.logger = options.logger;
+    this.statuses = new StatusWriter((...a) => api.writeStatus(...a), this.logger);
     this.queue = new WorkQueue((key) => this.reconcileKey(key), { concurrency: options.concurrency ?? 4 });
     const leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.elector = new LeaderElector(api, {
@@ -96,7 +104,8 @@ export class Operator {
       const at = ns ? path.replace(/\/([a-z]+)$/, `/namespaces/${ns}/$1`) : path;
       const lister = ns ? () => this.api.objects.list(apiVersion!, kind, ns, undefined, undefined, undefined, undefined, selector) : list;
       const inf = new ResilientInformer<Obj>(this.api.kc, at, lister as () => Promise<KubernetesListObject<Obj>>, (o) => {
-        for (const k of toKey(o)) this.queue.add(k);
+        // Changes settle for a moment first (coalescing bursts); resyncs and retries go straight in.
+        for (const k of toKey(o)) this.queue.addSettled(k, SETTLE_QUIET_MS, SETTLE_MAX_MS);
         this.metrics.queueDepth.set(this.queue.depth);
       }, this.logger, { silenceMs: this.o.watchSilenceMs ?? 5 * 60_000, onRestart: (p) => this.metrics.watchRestarts.inc({ path: p }) }, selector);
       this.informers.push(inf);
@@ -179,7 +188,7 @@ export class Operator {
   private async reconcileKey(key: string): Promise<void> {
     const end = this.metrics.duration.startTimer();
     try {
-      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date(), gatewayImage: this.o.gatewayImage, configLimit: this.o.configLimit, tokens: this.tokens }, key);
+      const degraded = await reconcile({ api: this.api, view: this.view(), logger: this.logger, now: () => new Date(), gatewayImage: this.o.gatewayImage, configLimit: this.o.configLimit, tokens: this.tokens, statuses: this.statuses }, key);
       if (degraded === undefined) this.metrics.degraded.remove({ gateway: key });
       else this.metrics.degraded.set({ gateway: key }, degraded ? 1 : 0);
       this.metrics.reconciles.inc({ result: 'ok' });

@@ -23,6 +23,7 @@ import { canonical, holds } from './object-diff.ts';
 import type { K8sApi } from './k8s-api.ts';
 import type { Finding } from './lint.ts';
 import { render } from './render.ts';
+import type { StatusWriter } from './status-writer.ts';
 import { configHash, handoverSecret, selectorLabels } from './render-objects.ts';
 import { attachedStatus, gatewayStatus, type GatewayStatus } from './status-compute.ts';
 
@@ -53,6 +54,20 @@ export interface ReconcileContext {
    * checks again, which recreates a deleted token.
    */
   tokens?: Set<string>;
+  /** Writes the attached objects' statuses in the background (absent: each is written before the reconcile returns). */
+  statuses?: StatusWriter;
+}
+
+/** Parsed resources by object: an informer replaces an object on every change, so an unchanged one is parsed once. */
+const parsedCache = new WeakMap<Obj, { data?: unknown }>();
+function parseCached<T>(schema: { safeParse(o: unknown): { success: true; data: T } | { success: false } }, o: Obj): T | undefined {
+  let hit = parsedCache.get(o);
+  if (!hit) {
+    const p = schema.safeParse(o);
+    hit = p.success ? { data: p.data } : {};
+    parsedCache.set(o, hit);
+  }
+  return hit.data as T | undefined;
 }
 
 const metaOf = (o: Obj) => (o.metadata ?? {}) as { name: string; namespace?: string; generation?: number; uid?: string; annotations?: Record<string, string> };
@@ -104,7 +119,8 @@ async function writeAttached(ctx: ReconcileContext, plural: string, obj: Obj, ac
   const prev = obj.status as { conditions?: never[] } | undefined;
   const next = attachedStatus(prev, m.generation ?? 0, accepted, reason, message, ctx.now().toISOString());
   if (canonical(prev) === canonical(next)) return;
-  await ctx.api.writeStatus(plural, m.namespace ?? 'default', m.name, next, prev as Obj | undefined);
+  if (ctx.statuses) ctx.statuses.enqueue(plural, m.namespace ?? 'default', m.name, next, prev as Obj | undefined);
+  else await ctx.api.writeStatus(plural, m.namespace ?? 'default', m.name, next, prev as Obj | undefined);
 }
 
 function findingsFor(findings: Finding[], kind: string, o: Obj): Finding[] {
@@ -131,12 +147,12 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   // 2. gather (objects that fail the schema are left out and told why)
   const invalidReasons: string[] = [];
   const domains: { raw: Obj; parsed?: LocalDomain }[] = attachedDomains.map((d) => {
-    const p = localDomain.safeParse(d);
-    return p.success ? { raw: d, parsed: p.data } : { raw: d };
+    const parsed = parseCached<LocalDomain>(localDomain, d);
+    return parsed ? { raw: d, parsed } : { raw: d };
   });
   const networks: { raw: Obj; parsed?: TrustedNetwork }[] = attachedNetworks.map((n) => {
-    const p = trustedNetwork.safeParse(n);
-    return p.success ? { raw: n, parsed: p.data } : { raw: n };
+    const parsed = parseCached<TrustedNetwork>(trustedNetwork, n);
+    return parsed ? { raw: n, parsed } : { raw: n };
   });
   const gwParsed = mailGateway.safeParse(raw);
   if (!gwParsed.success) invalidReasons.push(...gwParsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));

@@ -16,6 +16,7 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly settling = new Map<string, { timer: NodeJS.Timeout; first: number }>();
   private readonly handler: (key: string) => Promise<void>;
   private readonly concurrency: number;
   private readonly baseDelayMs: number;
@@ -30,7 +31,7 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.queued.size + this.timers.size;
+    return this.queued.size + this.timers.size + this.settling.size;
   }
 
   add(key: string): void {
@@ -41,6 +42,25 @@ export class WorkQueue {
     }
     this.queued.add(key);
     this.pump();
+  }
+
+  /**
+   * Adds a key once its events settle: after `quietMs` without another call
+   * for it, and at the latest `maxMs` after the first. A burst of changes
+   * (1,000 LocalDomains applied at once) becomes a few runs, one change a
+   * run `quietMs` later.
+   */
+  addSettled(key: string, quietMs: number, maxMs: number): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    const s = this.settling.get(key);
+    const first = s?.first ?? now;
+    if (s) clearTimeout(s.timer);
+    const timer = setTimeout(() => {
+      this.settling.delete(key);
+      this.add(key);
+    }, Math.max(0, Math.min(quietMs, first + maxMs - now)));
+    this.settling.set(key, { timer, first });
   }
 
   addAfter(key: string, ms: number): void {
@@ -78,6 +98,8 @@ export class WorkQueue {
 
   stop(): void {
     this.stopped = true;
+    for (const s of this.settling.values()) clearTimeout(s.timer);
+    this.settling.clear();
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.queued.clear();
