@@ -64,7 +64,8 @@ export class Operator {
     this.o = options;
     this.logger = options.logger;
     this.statuses = new StatusWriter((...a) => api.writeStatus(...a), this.logger);
-    this.queue = new WorkQueue((key) => this.reconcileKey(key), { concurrency: options.concurrency ?? 4 });
+    // Paused until every informer has listed (startControllers): no reconcile from a partial view.
+    this.queue = new WorkQueue((key) => this.reconcileKey(key), { concurrency: options.concurrency ?? 4, paused: true });
     const leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.elector = new LeaderElector(api, {
       namespace: options.leaseNamespace, name: options.leaseName ?? 'mailgw-operator', identity: options.identity,
@@ -151,6 +152,9 @@ export class Operator {
     this.informer('NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies', () => this.api.custom.listClusterCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'networking.k8s.io/v1');
     this.informer('RoleBinding', '/apis/rbac.authorization.k8s.io/v1/rolebindings', () => this.api.rbac.listRoleBindingForAllNamespaces({ labelSelector: OWNED_SELECTOR }), ownerKey, OWNED_SELECTOR, 'rbac.authorization.k8s.io/v1');
     await Promise.all(this.informers.map((i) => i.start()));
+    // Nothing is reconciled from a partial view: with LocalDomains not listed yet, a gateway would be rendered without them.
+    await Promise.all(this.informers.map((i) => i.whenSynced()));
+    this.queue.resume();
     const scope = this.o.watchNamespaces?.length ? this.o.watchNamespaces : undefined;
     this.logger.info({ event: 'controllers-started', informers: this.informers.length, namespaces: scope ?? 'all' }, scope
       ? `watching MailGateways, LocalDomains, TrustedNetworks and owned objects in ${scope.join(', ')} only; MailGateways in other namespaces are ignored`

@@ -28,6 +28,25 @@ export interface GatewayObservation {
   selector: string;
 }
 
+/** The status holds at most this many findings (the CRD's maxItems); errors first. */
+export const STATUS_LINT_MAX = 100;
+
+/**
+ * The findings as the status lists them: errors before warnings, and past
+ * STATUS_LINT_MAX the last entry says how many more there are (a gateway with
+ * 100,000 LocalDomains may have a warning on each; its status must still be
+ * written).
+ */
+export function statusLint(findings: readonly Finding[]): { code: string; severity: Finding['severity']; field: string; message: string }[] {
+  const entry = (f: Finding) => ({ code: f.code, severity: f.severity, field: `${f.object} ${f.field}`.slice(0, 256), message: f.message.slice(0, 1024) });
+  const ordered = [...findings.filter((f) => f.severity === 'Error'), ...findings.filter((f) => f.severity !== 'Error')];
+  if (ordered.length <= STATUS_LINT_MAX) return ordered.map(entry);
+  const shown = ordered.slice(0, STATUS_LINT_MAX - 1).map(entry);
+  const rest = ordered.slice(STATUS_LINT_MAX - 1);
+  const codes = [...new Set(rest.map((f) => f.code))].join(', ');
+  return [...shown, { code: 'MGW000', severity: rest.some((f) => f.severity === 'Error') ? 'Error' as const : 'Warning' as const, field: '', message: `and ${rest.length} more findings (${codes}): \`mailgw validate\` on the manifests lists them all` }];
+}
+
 export function gatewayStatus(prev: GatewayStatus | undefined, o: GatewayObservation, now: string): GatewayStatus {
   const pc = prev?.conditions;
   const sts = o.statefulSet;
@@ -57,7 +76,7 @@ export function gatewayStatus(prev: GatewayStatus | undefined, o: GatewayObserva
     domains: o.domains,
     networks: o.networks,
     ...(o.configHash ? { configHash: o.configHash } : prev?.configHash ? { configHash: prev.configHash } : {}),
-    ...(o.findings.length > 0 ? { lint: o.findings.map((f) => ({ code: f.code, severity: f.severity, field: `${f.object} ${f.field}`.slice(0, 256), message: f.message.slice(0, 1024) })) } : {}),
+    ...(o.findings.length > 0 ? { lint: statusLint(o.findings) } : {}),
   };
 }
 

@@ -25,6 +25,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private synced = false;
+  private onSynced: (() => void)[] = [];
 
   constructor(kc: KubeConfig, path: string, list: () => Promise<KubernetesListObject<T>>, onChange: (o: T) => void, logger: Logger, opts: WatchOptions = {}, labelSelector?: string) {
     this.path = path;
@@ -54,6 +55,15 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.synced;
   }
 
+  /**
+   * Resolves once the first list has succeeded (a list refused at start, e.g.
+   * 429 from a busy API server, is retried with backoff): before that the
+   * cache is empty, and a reconcile would take every object for deleted.
+   */
+  whenSynced(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise((r) => this.onSynced.push(r));
+  }
+
   list(): readonly T[] {
     return this.informer.list();
   }
@@ -75,6 +85,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     try {
       await this.informer.start();
       this.synced = true;
+      for (const r of this.onSynced.splice(0)) r();
       this.lastActivity = Date.now();
     } catch (err) {
       this.logger.warn({ event: 'watch-error', path: this.path, err: (err as Error).message }, 'list/watch failed');

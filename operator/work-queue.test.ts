@@ -45,3 +45,20 @@ describe('work queue', () => {
     q.stop();
   });
 });
+
+describe('work queue, paused', () => {
+  it('holds every key until resume', async () => {
+    const runs: string[] = [];
+    const q = new WorkQueue(async (k) => {
+      runs.push(k);
+    }, { paused: true });
+    q.add('a');
+    q.add('b');
+    await sleep(20);
+    assert.deepEqual(runs, []);
+    q.resume();
+    await q.idle();
+    assert.deepEqual(runs.sort(), ['a', 'b']);
+    q.stop();
+  });
+});

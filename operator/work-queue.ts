@@ -8,6 +8,8 @@ export interface WorkQueueOptions {
   concurrency?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** Hold every key until resume() (the operator: until all informers have listed). */
+  paused?: boolean;
 }
 
 export class WorkQueue {
@@ -22,12 +24,20 @@ export class WorkQueue {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private stopped = false;
+  private paused: boolean;
 
   constructor(handler: (key: string) => Promise<void>, opts: WorkQueueOptions = {}) {
     this.handler = handler;
     this.concurrency = opts.concurrency ?? 4;
     this.baseDelayMs = opts.baseDelayMs ?? 100;
     this.maxDelayMs = opts.maxDelayMs ?? 60_000;
+    this.paused = opts.paused ?? false;
+  }
+
+  /** Starts running the keys added while paused (and any added later). */
+  resume(): void {
+    this.paused = false;
+    this.pump();
   }
 
   get depth(): number {
@@ -72,6 +82,7 @@ export class WorkQueue {
   }
 
   private pump(): void {
+    if (this.paused) return;
     for (const key of this.queued) {
       if (this.running.size >= this.concurrency) return;
       if (this.running.has(key)) continue;

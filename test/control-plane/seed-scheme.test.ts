@@ -20,11 +20,11 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/config.ts';
+import { ConfigMapVolume } from '../helpers/configmap-volume.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
 import { startClamd, startRspamd, EICAR, type Daemon } from '../helpers/scanners.ts';
 import { missing } from '../helpers/requirements.ts';
@@ -34,30 +34,6 @@ import { eventually } from '../helpers/wait.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const EXAMPLE = join(ROOT, 'examples/behind-edge-gateway-no-recipient-verification');
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** A ConfigMap volume as the kubelet writes it: files are symlinks through `..data`, which is swapped in one rename. */
-class ConfigMapVolume {
-  private n = 0;
-  readonly dir: string;
-  constructor(dir: string) {
-    this.dir = dir;
-    mkdirSync(dir, { recursive: true });
-  }
-  write(data: Record<string, string>): void {
-    const version = `..${Date.now()}_${this.n++}`;
-    mkdirSync(join(this.dir, version));
-    for (const [k, v] of Object.entries(data)) writeFileSync(join(this.dir, version, k), v);
-    symlinkSync(version, join(this.dir, '..data_tmp'));
-    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    for (const k of Object.keys(data)) {
-      try {
-        symlinkSync(join('..data', k), join(this.dir, k));
-      } catch {
-        // already linked through ..data
-      }
-    }
-  }
-}
 
 describe('the seed scheme end to end on a real kube-apiserver', () => {
   let cluster: Cluster | undefined;
@@ -137,7 +113,7 @@ describe('the seed scheme end to end on a real kube-apiserver', () => {
     assert.ok(configPath === mount || configPath.startsWith(`${mount}/`), `the gateway reads its config from the mounted ConfigMaps (${configPath})`);
     const root = tempDir('mailgw-seed-pod-');
     volume = new ConfigMapVolume(join(root, mount));
-    volume.write(cm.data);
+    volume.write([cm]);
     // The same arguments, with the pod's paths under the test's root and loopback listeners on free ports.
     const local = args.map((a, i) => (args[i - 1] === '--config' || args[i - 1] === '--state-dir' ? join(root, a) : args[i - 1] === '--listen' || args[i - 1] === '--metrics-address' ? '127.0.0.1:0' : a))
       .filter((_, i, all) => !String(all[i]).startsWith('--handover') && !String(all[i - 1]).startsWith('--handover'));
@@ -172,7 +148,7 @@ describe('the seed scheme end to end on a real kube-apiserver', () => {
       return m && (JSON.parse(m.data['gateway.json']) as Json).localDomains.some((d: Json) => d.domain === 'example.com' && d.routing.port === moved.port) ? m : undefined;
     }, 60_000, 250);
     const reloads = gw.lines.filter((l) => l.event === 'config-reloaded').length;
-    volume.write(cm.data); // the kubelet's sync of the ConfigMap volume
+    volume.write([cm]); // the kubelet's sync of the ConfigMap volume
     await gw.waitFor('config-reloaded', reloads + 1, 30_000);
     const info = await nodemailer.createTransport({ host: '127.0.0.1', port: gw.port, ignoreTLS: true, localAddress: '127.0.0.2' })
       .sendMail({ from: 'sender@external.test', to: 'carol@example.com', subject: 'after the edit', text: 'moved\r\n' });
