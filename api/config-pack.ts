@@ -26,7 +26,7 @@ export const MANIFEST_FORMAT = 'mailgw.io/gateway-config-parts/v1';
 export const PLAIN_LIMIT = 256 * 1024;
 /** Compressed bytes per ConfigMap: base64 in the object's JSON makes ~934 KiB, under the API server's 1 MiB. */
 export const PART_LIMIT = 700 * 1024;
-/** Default cap on all parts together (8 ConfigMaps; about 1.4 million plain domains). */
+/** Default cap on all parts together (8 ConfigMaps; about a million domains like the tests'). */
 export const DEFAULT_CONFIG_LIMIT = 8 * PART_LIMIT;
 
 export interface ConfigPart {

@@ -69,7 +69,8 @@ export class Sink {
 }
 
 /** messageSize: the largest message accepted (bench/memory.ts sends 20 MiB ones). */
-export async function startPostfix(port: number, sinkPort: number, messageSize?: number): Promise<Running> {
+/** extraMain: more main.cf lines, after the defaults (a later line wins); prepare(dir): files they name, made before the start. */
+export async function startPostfix(port: number, sinkPort: number, messageSize?: number, extraMain: string[] = [], prepare?: (dir: string) => void): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-postfix-'));
   chmodSync(dir, 0o755); // the postfix user must reach its data and queue directories
   const master = readFileSync('/etc/postfix/master.cf', 'utf8').replace(/^smtp\s+inet\s+n\s+-\s+\S+\s+-\s+-\s+smtpd$/m, `127.0.0.1:${port} inet n - n - - smtpd`);
@@ -81,7 +82,9 @@ export async function startPostfix(port: number, sinkPort: number, messageSize?:
     'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination', `maillog_file = ${dir}/maillog`, `maillog_file_prefixes = ${dir}`,
     'compatibility_level = 3.6', 'smtp_tls_security_level = none', 'smtpd_tls_security_level = none', 'default_process_limit = 200',
     ...(messageSize ? [`message_size_limit = ${messageSize}`] : []),
+    ...extraMain,
   ].join('\n'));
+  prepare?.(dir);
   mkdirSync(join(dir, 'queue'));
   mkdirSync(join(dir, 'data'));
   execFileSync('/usr/lib/postfix/sbin/post-install', [`config_directory=${dir}`, 'meta_directory=/etc/postfix', 'create-missing'], { stdio: 'ignore' });
