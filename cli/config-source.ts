@@ -84,13 +84,16 @@ export function loadNow(path: string): Loaded {
   return 'errors' in p ? { errors: p.errors, version: u.version } : { config: p.config, version: u.version };
 }
 
+/** The worker's module, beside this one: .ts in a checkout, .js in the built image (dist/). */
+const WORKER = new URL(`./config-load-worker${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`, import.meta.url);
+
 /** Domains per slice handed back by the worker (a few milliseconds of JSON.parse each). */
 export const SLICE = 5000;
 
 /** Loads in a worker thread; the validated config comes back as JSON slices parsed here between turns of the event loop. */
 export async function loadOffThread(path: string): Promise<Loaded> {
   const reply = await new Promise<{ incomplete?: string; errors?: string[]; version?: string; head?: string; slices?: string[] }>((resolve, reject) => {
-    const worker = new Worker(new URL('./config-load-worker.ts', import.meta.url), { workerData: { path, slice: SLICE } });
+    const worker = new Worker(WORKER, { workerData: { path, slice: SLICE } });
     worker.once('message', resolve);
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`config loader exited with ${code}`)));
