@@ -197,29 +197,32 @@ async function idleConnections(n: number): Promise<{ rss: number; opened: number
 }
 
 async function operatorBulk(): Promise<{ createMs: number; convergeMs: number; afterLastMs: number; writes: number } | undefined> {
-  const { startCluster, startOperatorProcess } = await import('../test/helpers/cluster.ts');
+  const { startCluster, startInstalledOperator } = await import('../test/helpers/cluster.ts');
   const { eventually } = await import('../test/helpers/wait.ts');
+  const { configOf } = await import('../test/helpers/configmap-volume.ts');
   const c = await startCluster();
   if (!c) {
     console.error('operator: skipped, the control plane is not built (bash test/cluster/build.sh)');
     return undefined;
   }
-  const op = startOperatorProcess(await c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'bench');
+  const op = await startInstalledOperator(c, ['mail'], 'bench');
   const ns = '/apis/mailgw.io/v1alpha1/namespaces/mail';
-  const data = async () => (await c.rest('GET', '/api/v1/namespaces/mail/configmaps/gw-config').catch(() => undefined))?.data as Record<string, string> | undefined;
+  const config = async () => {
+    const cm = await c.rest('GET', '/api/v1/namespaces/mail/configmaps/gw-config').catch(() => undefined);
+    return cm ? configOf([cm]) : undefined;
+  };
   // ConfigMap writes by the operator, from the API server's audit log.
   const writes = () => c.audit().filter((e) => e.user.username.endsWith(':mailgw-operator') && e.objectRef?.resource === 'configmaps' && e.objectRef.name === 'gw-config' && e.verb === 'patch').length;
   try {
-    await eventually('controllers started', () => op.lines.find((l) => l.event === 'controllers-started'), 60_000);
     await c.rest('POST', `${ns}/mailgateways`, { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw' }, spec: { integration: 'BehindEdgeGateway', relayHost: { host: '192.0.2.1' }, protection: { antivirus: { enabled: true } } } });
-    await eventually('gateway', data, 60_000, 100);
+    await eventually('gateway', config, 60_000, 100);
     const before = writes();
     const t0 = performance.now();
     for (let i = 0; i < 1000; i += 100) {
       await Promise.all(Array.from({ length: 100 }, (_, j) => c.rest('POST', `${ns}/localdomains`, { apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: `d${i + j}` }, spec: { gatewayRef: { name: 'gw' }, domain: `d${i + j}.example` } })));
     }
     const created = performance.now();
-    await eventually('1000 domains', async () => JSON.parse((await data())?.['gateway.json'] ?? '{"localDomains":[]}').localDomains.length === 1000, 300_000, 50);
+    await eventually('1000 domains', async () => (await config())?.localDomains.length === 1000, 300_000, 50);
     const done = performance.now();
     return { createMs: created - t0, convergeMs: done - t0, afterLastMs: done - created, writes: writes() - before };
   } finally {

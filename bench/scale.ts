@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localDomain, mailGateway, trustedNetwork } from '../api/index.ts';
 import { render } from '../operator/render.ts';
-import { ConfigMapVolume } from '../test/helpers/configmap-volume.ts';
+import { ConfigMapVolume, configOf } from '../test/helpers/configmap-volume.ts';
 import { collectJsonLines } from '../test/helpers/mailgw-process.ts';
 import { SmtpDialog } from '../test/helpers/smtp-dialog.ts';
 import { machine } from './proc.ts';
@@ -140,14 +140,13 @@ async function postfixFigures(n: number): Promise<{ postmapMs: number; p50: numb
 
 async function operatorConvergence(n: number): Promise<number | undefined> {
   if (!CLUSTER) return undefined;
-  const { startCluster, startOperatorProcess } = await import('../test/helpers/cluster.ts');
-  const { unpackConfig } = await import('../api/config-pack.ts');
+  const { startCluster, startInstalledOperator } = await import('../test/helpers/cluster.ts');
   const c = await startCluster({ audit: false });
   if (!c) {
     process.stderr.write('operator convergence: skipped, the control plane is not built (bash test/cluster/build.sh)\n');
     return undefined;
   }
-  const op = startOperatorProcess(await c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'bench');
+  const op = await startInstalledOperator(c, ['mail'], 'bench');
   try {
     await c.rest('POST', '/apis/mailgw.io/v1alpha1/namespaces/mail/mailgateways', gatewayObj);
     let next = 0;
@@ -157,13 +156,8 @@ async function operatorConvergence(n: number): Promise<number | undefined> {
     const created = performance.now();
     for (;;) {
       const cms = ((await c.rest('GET', '/api/v1/namespaces/mail/configmaps')).items as Json[]).filter((x) => /^gw-config(-\d+)?$/.test(x.metadata.name));
-      const files = new Map<string, Buffer>();
-      for (const x of cms) {
-        for (const [k, v] of Object.entries((x.data ?? {}) as Record<string, string>)) files.set(k, Buffer.from(v));
-        for (const [k, v] of Object.entries((x.binaryData ?? {}) as Record<string, string>)) files.set(k, Buffer.from(v, 'base64'));
-      }
-      const u = unpackConfig((f) => files.get(f));
-      if ('text' in u && (JSON.parse(u.text) as Json).localDomains.length === n) return performance.now() - created;
+      const config = configOf(cms);
+      if (config && (config.localDomains as unknown[]).length === n) return performance.now() - created;
       if (performance.now() - created > 1_800_000) return undefined;
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -11,10 +11,9 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { unpackConfig } from '../../api/config-pack.ts';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/config.ts';
-import { ConfigMapVolume } from '../helpers/configmap-volume.ts';
+import { ConfigMapVolume, configOf } from '../helpers/configmap-volume.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
 import { prng } from '../reliability/fuzz-smtp.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -32,20 +31,14 @@ describe('a config in several ConfigMaps on a real kube-apiserver', () => {
   /** The ConfigMaps when they hold one whole version, with its config. */
   const whole = async () => {
     const cms = await configMaps();
-    const files = new Map<string, Buffer>();
-    for (const c of cms) {
-      for (const [k, v] of Object.entries((c.data ?? {}) as Record<string, string>)) files.set(k, Buffer.from(v));
-      for (const [k, v] of Object.entries((c.binaryData ?? {}) as Record<string, string>)) files.set(k, Buffer.from(v, 'base64'));
-    }
-    const u = unpackConfig((f) => files.get(f));
-    return 'text' in u ? { cms, config: JSON.parse(u.text) as Json } : undefined;
+    const config = configOf(cms);
+    return config ? { cms, config } : undefined;
   };
 
   before(async () => {
     cluster = await startCluster();
     if (!cluster) return;
-    op = startOperatorProcess(await cluster.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'parts');
-    await eventually('controllers started', () => op!.lines.find((l) => l.event === 'controllers-started'), 60_000);
+    op = await startInstalledOperator(cluster, ['mail'], 'parts');
   });
   after(async () => {
     gw?.proc.kill('SIGKILL');

@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/config.ts';
 import { ConfigMapVolume } from '../helpers/configmap-volume.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
@@ -60,8 +60,7 @@ describe('the seed scheme end to end on a real kube-apiserver', () => {
     [internal, internalSub, moved, edge] = await Promise.all([startSink(), startSink(), startSink(), startSink()]);
     if (!cluster || !clamd || !rspamd) return;
     const c = cluster;
-    op = startOperatorProcess(await c.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'seed', '--resync', '5s');
-    await eventually('controllers started', () => op!.lines.find((l) => l.event === 'controllers-started'), 60_000);
+    op = await startInstalledOperator(c, ['mail'], 'seed', '--resync', '5s');
   });
   after(async () => {
     gw?.proc.kill('SIGKILL');

@@ -230,3 +230,16 @@ export function startOperatorProcess(kubeconfig: string, ...flags: string[]): { 
   collectJsonLines(proc.stdout!, lines);
   return { proc, lines };
 }
+
+/**
+ * What most operator suites start from: cluster.install() with deploy/rbac.yaml
+ * and `namespaces` (mailgw-system added), then `mailgw operator` as its
+ * ServiceAccount (Lease in mailgw-system), resolved once its controllers run.
+ */
+export async function startInstalledOperator(c: Cluster, namespaces: string[], identity: string, ...flags: string[]): Promise<{ proc: ChildProcess; lines: Record<string, unknown>[] }> {
+  const kubeconfig = await c.install({ namespaces: ['mailgw-system', ...namespaces.filter((n) => n !== 'mailgw-system')], rbac: true });
+  const op = startOperatorProcess(kubeconfig, '--lease-namespace', 'mailgw-system', '--identity', identity, ...flags);
+  await eventually('controllers started', () => op.lines.find((l) => l.event === 'controllers-started'), 60_000);
+  return op;
+}
+

@@ -7,6 +7,7 @@
  */
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { unpackConfig } from '../../api/config-pack.ts';
 
 export class ConfigMapVolume {
   readonly dir: string;
@@ -36,4 +37,19 @@ export class ConfigMapVolume {
       }
     }
   }
+}
+
+/**
+ * The config held by a gateway's ConfigMaps as the API returns them (data
+ * text, binaryData base64), when they hold one whole version (the manifest
+ * and every part it names; api/config-pack.ts); undefined while they do not.
+ */
+export function configOf(configMaps: { data?: Record<string, string>; binaryData?: Record<string, string> }[]): Record<string, any> | undefined { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const files = new Map<string, Buffer>();
+  for (const c of configMaps) {
+    for (const [k, v] of Object.entries(c.data ?? {})) files.set(k, Buffer.from(v));
+    for (const [k, v] of Object.entries(c.binaryData ?? {})) files.set(k, Buffer.from(v, 'base64'));
+  }
+  const u = unpackConfig((f) => files.get(f));
+  return 'text' in u ? JSON.parse(u.text) as Record<string, any> : undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
 }

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadManifests, formatProblem } from '../../cli/manifest-load.ts';
 import { lint } from '../../operator/lint.ts';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 import { tempDir } from '../helpers/config.ts';
 import { prng } from './fuzz-smtp.ts';
@@ -155,8 +155,7 @@ describe('bad manifests', () => {
       cluster = await startCluster();
       if (!cluster) return;
       // The operator as its ServiceAccount with exactly deploy/rbac.yaml, against the real server's admission.
-      op = startOperatorProcess(await cluster.install({ namespaces: ['mailgw-system', NS], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'op-fuzz', '--resync', '2s');
-      await eventually('controllers started', () => op.lines.find((l) => l.event === 'controllers-started'), 60_000);
+      op = await startInstalledOperator(cluster, [NS], 'op-fuzz', '--resync', '2s');
       await k.create('mailgateways', { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw' }, spec: gwSpec });
       await k.create('localdomains', { apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: 'example-com' }, spec: domainSpec });
       await k.create('trustednetworks', { apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: { name: 'internal' }, spec: networkSpec });

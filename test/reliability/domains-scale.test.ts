@@ -22,10 +22,9 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { unpackConfig } from '../../api/config-pack.ts';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/config.ts';
-import { ConfigMapVolume } from '../helpers/configmap-volume.ts';
+import { ConfigMapVolume, configOf } from '../helpers/configmap-volume.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
 import { SmtpDialog } from '../helpers/smtp-dialog.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -106,23 +105,17 @@ describe(`${N.toLocaleString('en')} local domains`, () => {
     let volume: ConfigMapVolume;
     const configMaps = async () => ((await cluster!.rest('GET', '/api/v1/namespaces/mail/configmaps?labelSelector=app.kubernetes.io%2Finstance%3Dgw')).items as Json[])
       .filter((c) => c.metadata.name === 'gw-config' || c.metadata.name.startsWith('gw-config-'));
-    /** The gateway's ConfigMaps when they hold one whole version (the manifest and every part it names), with its config. */
-    const whole = async (): Promise<{ cms: Json[]; config: Json } | undefined> => {
+    /** The ConfigMaps when they hold one whole version, with its config. */
+    const whole = async () => {
       const cms = await configMaps();
-      const files = new Map<string, Buffer>();
-      for (const c of cms) {
-        for (const [k, v] of Object.entries((c.data ?? {}) as Record<string, string>)) files.set(k, Buffer.from(v));
-        for (const [k, v] of Object.entries((c.binaryData ?? {}) as Record<string, string>)) files.set(k, Buffer.from(v, 'base64'));
-      }
-      const u = unpackConfig((f) => files.get(f));
-      return 'text' in u ? { cms, config: JSON.parse(u.text) as Json } : undefined;
+      const config = configOf(cms);
+      return config ? { cms, config } : undefined;
     };
 
     before(async () => {
       cluster = await startCluster({ audit: false });
       if (!cluster) return;
-      op = startOperatorProcess(await cluster.install({ namespaces: ['mailgw-system', 'mail'], rbac: true }), '--lease-namespace', 'mailgw-system', '--identity', 'scale');
-      await eventually('controllers started', () => op!.lines.find((l) => l.event === 'controllers-started'), 60_000);
+      op = await startInstalledOperator(cluster, ['mail'], 'scale');
     });
     after(async () => {
       gw?.proc.kill('SIGKILL');
