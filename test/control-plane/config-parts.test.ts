@@ -84,7 +84,8 @@ describe('a config in several ConfigMaps on a real kube-apiserver', () => {
       const w = await whole();
       return w && w.cms.length === 1 && new Set((w.config.trustedNetworks as Json[]).map((n) => n.source)).size === 1 ? w : undefined;
     }, 120_000, 500);
-    assert.ok(op!.lines.some((l) => (l.wrote as string[] | undefined)?.includes('-ConfigMap/gw-config-2')), 'the operator deleted the surplus parts');
+    // The reconcile's log line comes after its writes: the deletions are visible above before it is printed.
+    await eventually('the operator says it deleted the surplus parts', () => op!.lines.some((l) => (l.wrote as string[] | undefined)?.includes('-ConfigMap/gw-config-2')), 30_000, 100);
     const reloads = gw.lines.filter((l) => l.event === 'config-reloaded').length;
     volume.write(v.cms);
     const reloaded = await gw.waitFor('config-reloaded', reloads + 1, 60_000);
