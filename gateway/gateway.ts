@@ -34,6 +34,7 @@ import { StateLock } from './state-lock.ts';
 import { selfMatcher } from './self-address.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { IncomingFile } from './spool/incoming.ts';
+import { Injector } from './inject/injector.ts';
 import { MessageNormalizer } from './inject/message-normalize.ts';
 import { StartupError } from './startup-error.ts';
 
@@ -214,15 +215,18 @@ export class Gateway {
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
     const isSelf = selfMatcher([bound.smtp.address() as AddressInfo].map((a) => ({ host: a.address, port: a.port })));
-    const queue = new QueueManager({
+    // The injector hands what it commits to the queue manager, which bounces through the injector.
+    const injector = new Injector(spool, (m) => queue.enqueue(m));
+    const queue: QueueManager = new QueueManager({
       config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(), metrics,
-      perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, isSelf,
+      perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, isSelf, injector,
     });
     const rt: Runtime = {
       config,
       ...tables,
       limits: new ClientLimits(config.limits),
       spool,
+      injector,
       verifier: new RecipientVerifier(config, resolver, Date.now, isSelf),
       isSelf,
       queue,
@@ -300,20 +304,20 @@ export class Gateway {
     const rcpts = to ? [to] : meta.to;
     if (rcpts.length === 0) return undefined;
     const qid = newQueueId();
-    const writer = rt.spool.begin(qid);
+    const entry = rt.injector.open(qid);
     // Streamed, and its hops counted: a released message that went round too often is bounced, not sent.
     const counter = new MessageNormalizer(rt.config.hostname);
     try {
       for await (const chunk of rt.backup.stream(id)) {
-        const wait = writer.write(counter.push(chunk));
+        const wait = entry.write(counter.push(chunk));
         if (wait) await wait;
       }
-      void writer.write(counter.end());
+      void entry.write(counter.end());
     } catch (err) {
-      writer.abort();
+      entry.abort();
       throw err;
     }
-    const stored = await writer.commit({
+    await entry.commit({
       hops: counter.hops,
       id: qid, receivedAt: new Date().toISOString(), sessionId: `backup-${id}`,
       client: { address: meta.client, port: 0, helo: rt.config.hostname, tls: false },
@@ -323,7 +327,6 @@ export class Gateway {
         return { address, domain, route: rt.domains.lookup(domain) ? 'local' as const : 'relay' as const };
       }),
     });
-    rt.queue.enqueue(stored);
     rt.logger.info({ event: 'backup-released', backupId: id, qid, to: rcpts }, `backup ${id} released as ${qid}`);
     return qid;
   }

@@ -13,6 +13,7 @@ import type { RecipientVerifier } from './verify/rcpt-verify.ts';
 import type { QueueManager } from './queue/queue-manager.ts';
 import type { Resolver } from 'node:dns/promises';
 import type { BackupStore } from './backup/backup-store.ts';
+import type { Injector } from './inject/injector.ts';
 import { RuleTable } from './protection/rules.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { MemoryBudget } from './memory-budget.ts';
@@ -24,6 +25,8 @@ export interface Runtime {
   loadBalancers: NetworkTable;
   limits: ClientLimits;
   spool: Spool;
+  /** The one way into the queue (inject/injector.ts). */
+  injector: Injector;
   verifier: RecipientVerifier;
   /** Whether address:port is one of this gateway's own SMTP listeners. */
   isSelf: (address: string, port: number) => boolean;

@@ -11,6 +11,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Injection } from '../inject/injector.ts';
 import { newQueueId } from '../queue-id.ts';
 import type { Runtime } from '../runtime.ts';
 import { SpoolError } from '../spool/spool.ts';
@@ -64,7 +65,7 @@ export async function startHandoverServer(current: () => Runtime | undefined, li
   };
   const receive = async (stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> => {
     const r = rt();
-    let writer: ReturnType<typeof r.spool.begin> | undefined;
+    let writer: Injection | undefined;
     let handed: ReturnType<typeof decodeHandoverLine> | undefined;
     try {
       for await (const chunk of splitFirstLine(stream, (line) => {
@@ -79,21 +80,14 @@ export async function startHandoverServer(current: () => Runtime | undefined, li
         if (from !== handed.envelope.mailFrom || handed.envelope.rcptTo.some((x) => !to.has(x.address.toLowerCase()))) {
           throw smtpError(554, '5.5.4 The handover envelope does not match MAIL FROM and RCPT TO');
         }
-        writer = r.spool.begin(r.spool.get(handed.envelope.id) ? newQueueId() : handed.envelope.id);
+        writer = r.injector.open(r.injector.has(handed.envelope.id) ? newQueueId() : handed.envelope.id);
       })) {
         const wait = writer!.write(chunk);
         if (wait) await wait;
       }
       const h = handed!;
-      const stored = await writer!.commit({ ...h.envelope, id: writer!.id });
-      try {
-        await r.spool.setState(stored.id, { ...h.state, nextAttemptAt: Date.now() });
-      } catch (err) {
-        // The sender keeps its copy on a 4xx: do not keep a second one here without its state.
-        await r.spool.remove(stored.id).catch(() => undefined);
-        throw err;
-      }
-      r.queue.enqueue(stored);
+      // With its state (attempts, held); on any failure nothing stays here, and the sender keeps its copy on the 4xx.
+      const stored = await writer!.commit({ ...h.envelope, id: writer!.id }, { ...h.state, nextAttemptAt: Date.now() });
       r.metrics.handover.inc({ direction: 'in', result: 'queued' });
       r.logger.info({
         event: 'handover-received', qid: stored.id, originalQid: h.envelope.id, from: h.envelope.mailFrom, to: h.envelope.rcptTo.map((x) => x.address),

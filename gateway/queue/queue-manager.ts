@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import { deliverRecipients, type DeliveryContext, type Outcome } from '../delivery/deliver-message.ts';
 import { buildDsn, FULL_RETURN_LIMIT } from '../delivery/dsn-build.ts';
+import type { Injector } from '../inject/injector.ts';
 import { newQueueId } from '../queue-id.ts';
 import type { DeliveryState, Envelope, RecipientState, StoredMessage } from '../spool/spool-types.ts';
 import { backoffMs, isFinal, lifetimeMs, stateOf, wantsFailureDsn } from './queue-state.ts';
@@ -33,8 +34,11 @@ export interface QueueOptions {
   now?: () => number;
 }
 
+/** What the queue manager works with: delivery's context, and the injector its bounces go through. */
+export type QueueContext = DeliveryContext & { injector: Injector };
+
 export class QueueManager {
-  private readonly ctx: DeliveryContext;
+  private readonly ctx: QueueContext;
   private readonly logger: Logger;
   private readonly maxActive: number;
   private readonly now: () => number;
@@ -52,7 +56,7 @@ export class QueueManager {
   /** Deliveries run only after start(): a gateway started with delivery off only receives. */
   private started = false;
 
-  constructor(ctx: DeliveryContext, options: QueueOptions = {}) {
+  constructor(ctx: QueueContext, options: QueueOptions = {}) {
     this.ctx = ctx;
     this.logger = ctx.logger;
     this.maxActive = options.maxActive ?? 100;
@@ -217,17 +221,16 @@ export class QueueManager {
     const id = newQueueId();
     const bytes = buildDsn({ hostname: this.ctx.config.hostname, qid: env.id, envelope: env, expired, now: new Date(this.now()), failed, original });
     const domain = env.mailFrom.slice(env.mailFrom.lastIndexOf('@') + 1).toLowerCase();
-    const writer = this.ctx.spool.begin(id);
-    void writer.write(bytes);
-    const dsn = await writer.commit({
+    const dsn = await this.ctx.injector.inject(id, async (write) => {
+      await write(bytes);
+    }, {
       id, receivedAt: new Date(this.now()).toISOString(), sessionId: 'bounce',
       client: { address: '127.0.0.1', port: 0, helo: this.ctx.config.hostname, tls: false },
       mailFrom: '', mailParams: {},
       rcptTo: [{ address: env.mailFrom, domain, route: this.ctx.domains.lookup(domain) ? 'local' : 'relay' }],
     });
     this.ctx.metrics?.bounces.inc();
-    this.logger.info({ event: 'bounce', qid: env.id, dsnQid: id, to: env.mailFrom, failed: failed.map((f) => f.address) }, `sender non-delivery notification: ${id}`);
-    this.enqueue(dsn);
+    this.logger.info({ event: 'bounce', qid: env.id, dsnQid: dsn.id, to: env.mailFrom, failed: failed.map((f) => f.address) }, `sender non-delivery notification: ${id}`);
     return id;
   }
 

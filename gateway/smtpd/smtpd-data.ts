@@ -61,17 +61,6 @@ function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string,
   };
 }
 
-async function store(rt: Runtime, produce: (write: (b: Buffer) => Promise<void> | undefined) => Promise<void>, env: Omit<Envelope, 'size' | 'crc'>): Promise<void> {
-  const writer = rt.spool.begin(env.id);
-  try {
-    await produce((b) => writer.write(b));
-    rt.queue.enqueue(await writer.commit(env));
-  } catch (err) {
-    writer.abort();
-    throw err;
-  }
-}
-
 /** X-Mailgw-* headers: only when the gateway has something to say (scanning configured), so plain relaying adds nothing but Received. */
 function infoHeaders(rt: Runtime, rule: string, action: string, v: Verdict | undefined): string {
   if (!rt.config.protection.infoHeaders || !scanningEnabled(rt.config)) return '';
@@ -121,7 +110,7 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
   const singleRule = rules(tx.recipients[0]!).name;
 
   // Receive: straight into the spool, or into an incoming file when a verdict is needed first; never whole in memory.
-  const writer = buffered ? undefined : rt.spool.begin(tx.qid);
+  const writer = buffered ? undefined : rt.injector.open(tx.qid);
   const incoming = buffered ? await IncomingFile.create(rt.incomingDir, tx.qid) : undefined;
   if (incoming) {
     onIncoming(incoming);
@@ -175,10 +164,8 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
 
   if (writer) {
     try {
-      const stored = await writer.commit(envelopeOf(session, tx, state.client, tx.qid, tx.recipients, hops));
-      rt.queue.enqueue(stored);
+      await writer.commit(envelopeOf(session, tx, state.client, tx.qid, tx.recipients, hops));
     } catch (err) {
-      writer.abort();
       throw fail(err);
     }
     state.messagesAccepted++;
@@ -242,7 +229,7 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
       const id = first ? tx.qid : newQueueId();
       first = false;
       // The message as delivered is written from the incoming file through the edits into the spool, as a stream.
-      await store(rt, (w) => writeEdited(original, edit, w, memory), envelopeOf(session, tx, state.client, id, rs, hops));
+      await rt.injector.inject(id, (w) => writeEdited(original, edit, w, memory), envelopeOf(session, tx, state.client, id, rs, hops));
       if (id !== tx.qid) rt.logger.info({ event: 'split', qid: tx.qid, splitQid: id, rule: name, to: rs.map((r) => r.address) }, 'recipients with another outcome queued separately');
     }
   } catch (err) {
