@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../api/index.ts';
-import { DomainTable } from './policy/domain-table.ts';
-import { NetworkTable } from './policy/network-table.ts';
+import { DomainTable } from './tables/domain-table.ts';
+import { NetworkTable } from './tables/network-table.ts';
 import type { ClientLimits } from './listener/client-limits.ts';
 import type { Spool } from './spool/spool.ts';
 import type { RecipientVerifier } from './verify/rcpt-verify.ts';

@@ -4,7 +4,7 @@
  * address (0.0.0.0, ::) is reachable at every local address of the host.
  */
 import { networkInterfaces } from 'node:os';
-import { normalizeClientAddress } from './policy/network-table.ts';
+import { normalizeClientAddress } from './tables/network-table.ts';
 
 function localAddresses(): Set<string> {
   const out = new Set<string>(['::1']);

@@ -12,7 +12,7 @@ import type { Resolver } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../../api/index.ts';
 import { resolveMx, resolveNextHop, type HopAddress } from '../dns-resolver.ts';
-import type { DomainTable } from '../policy/domain-table.ts';
+import type { DomainTable } from '../tables/domain-table.ts';
 import { routeFor, type Route } from '../routing/route-resolve.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { RecipientStatus, StoredMessage } from '../spool/spool-types.ts';

@@ -10,7 +10,7 @@
  * buildDsn(input) → the DSN's bytes, ready to queue from <> to the sender.
  */
 import { randomBytes } from 'node:crypto';
-import { rfc5322Date } from '../smtpd/received-header.ts';
+import { rfc5322Date } from '../mail-date.ts';
 import type { Envelope, RecipientState } from '../spool/spool-types.ts';
 
 /** Largest original returned whole in a DSN (Postfix bounce_size_limit). */

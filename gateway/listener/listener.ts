@@ -7,7 +7,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Runtime } from '../runtime.ts';
 import type { GatewaySmtpServer } from '../smtpd/smtp-server-adapter.ts';
-import { normalizeClientAddress } from '../policy/network-table.ts';
+import { normalizeClientAddress } from '../tables/network-table.ts';
 import { readProxyHeader } from './proxy-protocol.ts';
 import { randomIdBytes } from '../random-pool.ts';
 

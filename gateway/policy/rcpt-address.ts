@@ -16,7 +16,7 @@
  */
 import { toALabel } from '../../api/index.ts';
 import ipaddr from 'ipaddr.js';
-import { replies, type SmtpReply } from '../smtpd/replies.ts';
+import { replies, type SmtpReply } from '../smtp-replies.ts';
 
 export interface ParsedAddress {
   localPart: string;

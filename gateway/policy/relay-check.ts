@@ -8,8 +8,8 @@
  *   networks, otherwise 554 5.7.1. No local domains: untrusted clients get
  *   nothing; no trusted networks: nothing is relayed outward.
  */
-import { replies, type SmtpReply } from '../smtpd/replies.ts';
-import type { DomainTable, LocalDomainEntry } from './domain-table.ts';
+import { replies, type SmtpReply } from '../smtp-replies.ts';
+import type { DomainTable, LocalDomainEntry } from '../tables/domain-table.ts';
 import type { ParsedAddress } from './rcpt-address.ts';
 
 export type RelayDecision =

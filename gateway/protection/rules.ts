@@ -8,7 +8,7 @@
  * list matches anything.
  */
 import { normalizeCidr, type GatewayConfig } from '../../api/index.ts';
-import { NetworkTable } from '../policy/network-table.ts';
+import { NetworkTable } from '../tables/network-table.ts';
 import { maskToRegExp } from './file-type.ts';
 
 export type Rule = GatewayConfig['rules'][number];

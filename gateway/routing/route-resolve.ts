@@ -8,7 +8,7 @@
  * is one SMTP transaction.
  */
 import type { GatewayConfig, NextHop } from '../../api/index.ts';
-import type { DomainTable } from '../policy/domain-table.ts';
+import type { DomainTable } from '../tables/domain-table.ts';
 
 export type Route =
   | { kind: 'hop'; key: string; hop: NextHop; via: 'routing' | 'relayHost' }

@@ -2,6 +2,8 @@
  * The Received header the gateway prepends (RFC 5321 §4.4, protocol names
  * per RFC 3848 / RFC 6531): the only change made to a message's bytes.
  */
+import { rfc5322Date } from '../mail-date.ts';
+
 export interface ReceivedInfo {
   helo: string;
   clientHostname: string;
@@ -14,14 +16,6 @@ export interface ReceivedInfo {
   /** The recipient, named only when there is exactly one. */
   recipient?: string;
   date: Date;
-}
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-export function rfc5322Date(d: Date): string {
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
 }
 
 function clean(text: string): string {

@@ -35,7 +35,7 @@ import { MessageNormalizer } from '../inject/message-normalize.ts';
 import { originOf } from '../protection/received-origin.ts';
 import type { Envelope, EnvelopeRecipient } from '../spool/spool-types.ts';
 import { receivedHeader } from './received-header.ts';
-import { replies } from './replies.ts';
+import { replies } from '../smtp-replies.ts';
 import { stateOf, type Transaction } from './session.ts';
 
 type Args = Record<string, unknown>;

@@ -7,7 +7,7 @@ import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { newQueueId } from '../queue-id.ts';
 import { isReply, parseMailbox } from '../policy/rcpt-address.ts';
 import type { Runtime } from '../runtime.ts';
-import { replies, type SmtpReply } from './replies.ts';
+import { replies, type SmtpReply } from '../smtp-replies.ts';
 import { stateOf } from './session.ts';
 
 export function checkMailFrom(rt: Runtime, session: SMTPServerSession, from: SMTPServerAddress): SmtpReply | undefined {

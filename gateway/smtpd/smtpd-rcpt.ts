@@ -9,7 +9,7 @@ import { decideRelay } from '../policy/relay-check.ts';
 import { isReply, parseMailbox } from '../policy/rcpt-address.ts';
 import type { Runtime } from '../runtime.ts';
 import type { EnvelopeRecipient } from '../spool/spool-types.ts';
-import { replies, type SmtpReply } from './replies.ts';
+import { replies, type SmtpReply } from '../smtp-replies.ts';
 import { stateOf } from './session.ts';
 
 function dsnOf(rcpt: SMTPServerAddress): EnvelopeRecipient['dsn'] {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { Runtime } from '../runtime.ts';
 import { GatewaySmtpServer } from './smtp-server-adapter.ts';
-import { replies } from './replies.ts';
+import { replies } from '../smtp-replies.ts';
 import { stateOf, type GatewaySession } from './session.ts';
 import { checkMailFrom } from './smtpd-mail.ts';
 import { checkRcptTo } from './smtpd-rcpt.ts';

@@ -12,8 +12,8 @@
 import type { Resolver } from 'node:dns/promises';
 import type { GatewayConfig, NextHop } from '../../api/index.ts';
 import { resolveMx, resolveNextHop, type HopAddress } from '../dns-resolver.ts';
-import type { LocalDomainEntry } from '../policy/domain-table.ts';
-import { replies, type SmtpReply } from '../smtpd/replies.ts';
+import type { LocalDomainEntry } from '../tables/domain-table.ts';
+import { replies, type SmtpReply } from '../smtp-replies.ts';
 import { probeRecipient } from './smtp-probe.ts';
 
 const MAX_CACHE = 100_000;

@@ -1,0 +1,48 @@
+/**
+ * The gateway's shape (DESIGN.md, the message pipeline; issue 15): mail flows
+ * one way through its stages — receive → decide → inject → queue → deliver —
+ * and one injector is the queue's only front door.
+ * - No stage folder imports a folder of an earlier stage (the injector
+ *   excepted: every stage may hand it a new queue entry). Folders outside
+ *   the flow (spool, tables, backup, admin, handover) and the top-level
+ *   shared modules may be imported by any stage.
+ * - Only the injector starts a spool entry (`spool.begin`).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const GATEWAY = new URL('../gateway/', import.meta.url).pathname;
+/** Each stage folder's step in the flow. */
+const STEP: Record<string, number> = { listener: 0, smtpd: 0, policy: 1, verify: 1, protection: 1, inject: 2, queue: 3, routing: 4, delivery: 4 };
+const FLOW = ['receive', 'decide', 'inject', 'queue', 'deliver'];
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) return sources(p);
+    return f.endsWith('.ts') && !f.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+describe('gateway layout', () => {
+  it('no stage imports an earlier stage\'s folder (the injector excepted)', () => {
+    const against: string[] = [];
+    for (const file of sources(GATEWAY)) {
+      const folder = relative(GATEWAY, file).split('/')[0]!;
+      if (!(folder in STEP)) continue;
+      for (const m of readFileSync(file, 'utf8').matchAll(/from '\.\.\/([a-z-]+)\//g)) {
+        const target = m[1]!;
+        if (target === 'inject' || !(target in STEP)) continue;
+        if (STEP[target]! < STEP[folder]!) against.push(`${relative(GATEWAY, file)} (${FLOW[STEP[folder]!]}) imports ${target}/ (${FLOW[STEP[target]!]})`);
+      }
+    }
+    assert.deepEqual(against, []);
+  });
+
+  it('only the injector starts a queue entry in the spool', () => {
+    const writers = sources(GATEWAY).filter((f) => /\bspool\.begin\(/.test(readFileSync(f, 'utf8'))).map((f) => relative(GATEWAY, f));
+    assert.deepEqual(writers, ['inject/injector.ts']);
+  });
+});
