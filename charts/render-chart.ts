@@ -15,23 +15,26 @@ export const CHART_DIR = new URL('./mailgw/', import.meta.url).pathname;
 
 export class HelmMissing extends Error {}
 
-/** `helm template` output: every object of the chart for these values, as helm prints it. */
-export function helmTemplate(values: Record<string, unknown> = {}, release = { name: 'mailgw', namespace: 'mailgw-system' }): string {
+/** The API versions of a cluster that already serves the CRDs (the example gateway renders only there). */
+export const WITH_CRDS = ['mailgw.io/v1alpha1'];
+
+/** `helm template` output: every object of the chart for these values, as helm prints it; `apiVersions` as --api-versions. */
+export function helmTemplate(values: Record<string, unknown> = {}, release = { name: 'mailgw', namespace: 'mailgw-system' }, apiVersions: string[] = []): string {
   const helm = process.env.MAILGW_HELM ?? helmBinary();
   if (!helm) throw new HelmMissing('helm is not built: run `bash test/cluster/build.sh` (or point MAILGW_HELM at a helm binary)');
   const dir = mkdtempSync(join(tmpdir(), 'mailgw-values-'));
   try {
     writeFileSync(join(dir, 'values.yaml'), stringify(values));
-    return execFileSync(helm, ['template', release.name, CHART_DIR, '--namespace', release.namespace, '-f', join(dir, 'values.yaml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(helm, ['template', release.name, CHART_DIR, '--namespace', release.namespace, '-f', join(dir, 'values.yaml'), ...apiVersions.flatMap((v) => ['--api-versions', v])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** The rendered objects by template file (relative to templates/), each file's documents joined by `---`. */
-export function renderChart(values: Record<string, unknown> = {}, release?: { name: string; namespace: string }): Record<string, string> {
+export function renderChart(values: Record<string, unknown> = {}, release?: { name: string; namespace: string }, apiVersions: string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of helmTemplate(values, release).split(/^---\n/m)) {
+  for (const part of helmTemplate(values, release, apiVersions).split(/^---\n/m)) {
     const m = /^# Source: mailgw\/templates\/(\S+)\n/.exec(part);
     if (!m) continue;
     const doc = part.slice(m[0].length).replace(/\n+$/, '\n');

@@ -21,13 +21,3 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "mailgw.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
-
-{{/*
-The example gateway's objects: created after the CRDs, replaced on upgrade.
-Helm does not delete hook objects on uninstall: they stay until deleted by
-their labels (docs/install.md).
-*/}}
-{{- define "mailgw.exampleHook" -}}
-helm.sh/hook: post-install,post-upgrade
-helm.sh/hook-delete-policy: before-hook-creation
-{{- end }}
