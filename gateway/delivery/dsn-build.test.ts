@@ -44,3 +44,29 @@ describe('buildDsn', () => {
     assert.doesNotMatch(hdrs, /aaaaaaaaaa/);
   });
 });
+
+describe('buildDsn golden', () => {
+  it('a failed recipient with ENVID and ORCPT, as written byte for byte (test/golden/dsn-failed.eml; UPDATE_GOLDEN=1 rewrites it) and valid multipart/report', async () => {
+    const original = Buffer.from('From: alice@origin.test\r\nTo: bob@corp.test\r\nSubject: hello\r\nMessage-ID: <m1@origin.test>\r\n\r\nHello Bob.\r\n');
+    const envelope: Envelope = {
+      id: 'Q2', receivedAt: new Date(Date.UTC(2026, 11, 1, 9, 0, 0)).toISOString(), sessionId: 's', client: { address: '192.0.2.1', port: 1, helo: 'mx.origin.test', tls: false },
+      mailFrom: 'alice@origin.test', mailParams: { ret: 'FULL', envid: 'env-42' },
+      rcptTo: [{ address: 'bob@corp.test', domain: 'corp.test', route: 'local', dsn: { notify: ['FAILURE'], orcpt: 'rfc822;bob@corp.test' } }],
+      size: original.length, crc: 0,
+    };
+    const bytes = buildDsn({
+      hostname: 'mx.gateway.test', qid: 'Q2', envelope, original, now: new Date(Date.UTC(2026, 11, 2, 9, 0, 0)), expired: false, nonce: '0123456789ab',
+      failed: [{ address: 'bob@corp.test', orcpt: 'rfc822;bob@corp.test', state: { status: 'failed', statusCode: '5.1.1', diagnostic: '550 5.1.1 <bob@corp.test>: unknown user' } }],
+    });
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const golden = new URL('../../test/golden/dsn-failed.eml', import.meta.url);
+    if (process.env.UPDATE_GOLDEN === '1') writeFileSync(golden, bytes);
+    assert.equal(bytes.toString('latin1'), readFileSync(golden, 'latin1'));
+    const { simpleParser } = await import('mailparser');
+    const parsed = await simpleParser(bytes);
+    assert.match(String(parsed.headers.get('content-type') && (parsed.headers.get('content-type') as { value: string }).value), /multipart\/report/);
+    assert.equal(parsed.to && 'text' in parsed.to ? parsed.to.text : '', 'alice@origin.test');
+    assert.match(bytes.toString('latin1'), /Original-Envelope-Id: env-42\r\n/);
+    assert.match(bytes.toString('latin1'), /Original-Recipient: rfc822; bob@corp\.test\r\n/);
+  });
+});

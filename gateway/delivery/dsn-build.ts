@@ -25,6 +25,8 @@ export interface DsnInput {
   now: Date;
   /** true when the queue lifetime ran out (text and Action stay "failed"). */
   expired: boolean;
+  /** The MIME boundary's random part (a golden test fixes it); random by default. */
+  nonce?: string;
 }
 
 function headersOf(message: Buffer): Buffer {
@@ -37,7 +39,7 @@ function foldDiagnostic(text: string): string {
 }
 
 export function buildDsn(d: DsnInput): Buffer {
-  const boundary = `${d.qid}.${randomBytes(6).toString('hex')}/${d.hostname}`;
+  const boundary = `${d.qid}.${d.nonce ?? randomBytes(6).toString('hex')}/${d.hostname}`;
   const ret = d.envelope.mailParams.ret;
   const full = ret !== 'HDRS' && d.original.length <= FULL_RETURN_LIMIT;
   const human = [
@@ -73,7 +75,7 @@ export function buildDsn(d: DsnInput): Buffer {
     `To: <${d.envelope.mailFrom}>`,
     `Subject: Undelivered Mail Returned to Sender`,
     `Date: ${rfc5322Date(d.now)}`,
-    `Message-ID: <${d.qid}.${Date.now()}.dsn@${d.hostname}>`,
+    `Message-ID: <${d.qid}.${d.now.getTime()}.dsn@${d.hostname}>`,
     'Auto-Submitted: auto-replied',
     'MIME-Version: 1.0',
     `Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="${boundary}"`,
