@@ -1,6 +1,7 @@
 /**
  * The gateway's shape (DESIGN.md, the message pipeline; issue 15): mail flows
- * one way through its stages — receive → decide → inject → queue → deliver —
+ * one way through its stages — receive → decide → inject → queue → deliver →
+ * bounce —
  * and one injector is the queue's only front door.
  * - No stage folder imports a folder of an earlier stage (the injector
  *   excepted: every stage may hand it a new queue entry). Folders outside
@@ -15,8 +16,8 @@ import { join, relative } from 'node:path';
 
 const GATEWAY = new URL('../gateway/', import.meta.url).pathname;
 /** Each stage folder's step in the flow. */
-const STEP: Record<string, number> = { listener: 0, smtpd: 0, policy: 1, verify: 1, protection: 1, inject: 2, queue: 3, routing: 4, delivery: 4 };
-const FLOW = ['receive', 'decide', 'inject', 'queue', 'deliver'];
+const STEP: Record<string, number> = { listener: 0, smtpd: 0, policy: 1, verify: 1, protection: 1, inject: 2, queue: 3, routing: 4, delivery: 4, bounce: 5 };
+const FLOW = ['receive', 'decide', 'inject', 'queue', 'deliver', 'bounce'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {

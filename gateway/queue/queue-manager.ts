@@ -11,10 +11,10 @@
  */
 import type { Logger } from 'pino';
 import { deliverRecipients, type DeliveryContext, type Outcome } from '../delivery/deliver-message.ts';
-import { buildDsn, FULL_RETURN_LIMIT } from '../delivery/dsn-build.ts';
+import { queueBounce, type FailedRecipient } from '../bounce/bounce-queue.ts';
+import { FULL_RETURN_LIMIT } from '../bounce/dsn-build.ts';
 import type { Injector } from '../inject/injector.ts';
-import { newQueueId } from '../queue-id.ts';
-import type { DeliveryState, Envelope, RecipientState, StoredMessage } from '../spool/spool-types.ts';
+import type { DeliveryState, Envelope, StoredMessage } from '../spool/spool-types.ts';
 import { backoffMs, isFinal, lifetimeMs, stateOf, wantsFailureDsn } from './queue-state.ts';
 
 export interface QueueEntry {
@@ -211,27 +211,9 @@ export class QueueManager {
     await this.bounce(env, await this.ctx.spool.readHead(msg.id, FULL_RETURN_LIMIT + 1), indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired);
   }
 
-  /**
-   * Queues an RFC 3464 DSN to the envelope sender for the failed recipients
-   * (also used by the receive side for rejects decided after the session).
-   * Never to the null sender.
-   */
-  async bounce(env: Envelope, original: Buffer, failed: { address: string; orcpt?: string | undefined; state: RecipientState }[], expired = false): Promise<string | undefined> {
-    if (env.mailFrom === '' || failed.length === 0) return undefined;
-    const id = newQueueId();
-    const bytes = buildDsn({ hostname: this.ctx.config.hostname, qid: env.id, envelope: env, expired, now: new Date(this.now()), failed, original });
-    const domain = env.mailFrom.slice(env.mailFrom.lastIndexOf('@') + 1).toLowerCase();
-    const dsn = await this.ctx.injector.inject(id, async (write) => {
-      await write(bytes);
-    }, {
-      id, receivedAt: new Date(this.now()).toISOString(), sessionId: 'bounce',
-      client: { address: '127.0.0.1', port: 0, helo: this.ctx.config.hostname, tls: false },
-      mailFrom: '', mailParams: {},
-      rcptTo: [{ address: env.mailFrom, domain, route: this.ctx.domains.lookup(domain) ? 'local' : 'relay' }],
-    });
-    this.ctx.metrics?.bounces.inc();
-    this.logger.info({ event: 'bounce', qid: env.id, dsnQid: dsn.id, to: env.mailFrom, failed: failed.map((f) => f.address) }, `sender non-delivery notification: ${id}`);
-    return id;
+  /** Queues a DSN for the failed recipients (the bounce stage, bounce/bounce-queue.ts). */
+  bounce(env: Envelope, original: Buffer, failed: FailedRecipient[], expired = false): Promise<string | undefined> {
+    return queueBounce({ injector: this.ctx.injector, hostname: this.ctx.config.hostname, domains: this.ctx.domains, logger: this.logger, metrics: this.ctx.metrics, now: this.now }, env, original, failed, expired);
   }
 
   /** Queue depth by state and the oldest message's age, for metrics. */

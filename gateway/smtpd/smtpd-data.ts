@@ -27,7 +27,7 @@ import { newQueueId } from '../queue-id.ts';
 import type { Runtime } from '../runtime.ts';
 import { writeEdited } from '../protection/message-edit.ts';
 import { IncomingFile, type MessageSource } from '../spool/incoming.ts';
-import { FULL_RETURN_LIMIT } from '../delivery/dsn-build.ts';
+import { FULL_RETURN_LIMIT } from '../bounce/dsn-build.ts';
 import { scanMessage, scanningEnabled } from '../protection/scan-message.ts';
 import { decide, type Verdict } from '../protection/verdict.ts';
 import { SpoolError } from '../spool/spool.ts';

@@ -1,0 +1,50 @@
+/**
+ * The bounce stage, like Postfix's bounce(8): a delivery status notification
+ * (RFC 3464, dsn-build.ts) to the envelope sender for the recipients that
+ * failed, queued through the injector as a new message from the null sender.
+ * Never to the null sender (no bounce of a bounce). Called by the queue
+ * manager (failures, expiry) and by the receive side (rejects decided after
+ * the session).
+ */
+import type { Logger } from 'pino';
+import type { Injector } from '../inject/injector.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import { newQueueId } from '../queue-id.ts';
+import type { Envelope, RecipientState } from '../spool/spool-types.ts';
+import type { DomainTable } from '../tables/domain-table.ts';
+import { buildDsn } from './dsn-build.ts';
+
+export interface BounceContext {
+  injector: Injector;
+  hostname: string;
+  domains: DomainTable;
+  logger: Logger;
+  metrics?: GatewayMetrics | undefined;
+  now: () => number;
+}
+
+export interface FailedRecipient {
+  address: string;
+  orcpt?: string | undefined;
+  state: RecipientState;
+}
+
+/** Queues the DSN; its queue id, or undefined when none is due (null sender, nobody failed). */
+export async function queueBounce(ctx: BounceContext, env: Envelope, original: Buffer, failed: FailedRecipient[], expired = false): Promise<string | undefined> {
+  if (env.mailFrom === '' || failed.length === 0) return undefined;
+  const id = newQueueId();
+  const now = new Date(ctx.now());
+  const bytes = buildDsn({ hostname: ctx.hostname, qid: env.id, envelope: env, expired, now, failed, original });
+  const domain = env.mailFrom.slice(env.mailFrom.lastIndexOf('@') + 1).toLowerCase();
+  await ctx.injector.inject(id, async (write) => {
+    await write(bytes);
+  }, {
+    id, receivedAt: now.toISOString(), sessionId: 'bounce',
+    client: { address: '127.0.0.1', port: 0, helo: ctx.hostname, tls: false },
+    mailFrom: '', mailParams: {},
+    rcptTo: [{ address: env.mailFrom, domain, route: ctx.domains.lookup(domain) ? 'local' : 'relay' }],
+  });
+  ctx.metrics?.bounces.inc();
+  ctx.logger.info({ event: 'bounce', qid: env.id, dsnQid: id, to: env.mailFrom, failed: failed.map((f) => f.address) }, `sender non-delivery notification: ${id}`);
+  return id;
+}
