@@ -24,7 +24,7 @@ import type { K8sApi } from './k8s-api.ts';
 import type { Finding } from './lint.ts';
 import { render } from './render.ts';
 import type { StatusWriter } from './status-writer.ts';
-import { configHash, handoverSecret, selectorLabels } from './render-objects.ts';
+import { handoverSecret, selectorLabels } from './render-objects.ts';
 import { attachedStatus, gatewayStatus, type GatewayStatus } from './status-compute.ts';
 
 type Obj = Record<string, unknown>;
@@ -54,8 +54,8 @@ export interface ReconcileContext {
    * checks again, which recreates a deleted token.
    */
   tokens?: Set<string>;
-  /** Writes the attached objects' statuses in the background (absent: each is written before the reconcile returns). */
-  statuses?: StatusWriter;
+  /** Writes the attached objects' statuses in the background. */
+  statuses: StatusWriter;
 }
 
 /** Parsed resources by object: an informer replaces an object on every change, so an unchanged one is parsed once. */
@@ -119,8 +119,7 @@ async function writeAttached(ctx: ReconcileContext, plural: string, obj: Obj, ac
   const prev = obj.status as { conditions?: never[] } | undefined;
   const next = attachedStatus(prev, m.generation ?? 0, accepted, reason, message, ctx.now().toISOString());
   if (canonical(prev) === canonical(next)) return;
-  if (ctx.statuses) ctx.statuses.enqueue(plural, m.namespace ?? 'default', m.name, next, prev as Obj | undefined);
-  else await ctx.api.writeStatus(plural, m.namespace ?? 'default', m.name, next, prev as Obj | undefined);
+  ctx.statuses.enqueue(plural, m.namespace ?? 'default', m.name, next, prev as Obj | undefined);
 }
 
 /** The Error findings by object ("Kind/namespace/name"): looked up once per attached object, not searched (100,000 of them). */
@@ -211,7 +210,7 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   const stsName = `${name}-gateway`;
   const sts = ctx.view.owned('StatefulSet', namespace, stsName) as { metadata?: { generation?: number }; status?: Record<string, number> } | undefined;
   const spec = (raw.spec ?? {}) as { replicas?: number };
-  const hash = rendered && !invalid ? configHash(rendered.gatewayConfig) : undefined;
+  const hash = !invalid ? rendered?.configHash : undefined;
   const selector = Object.entries(selectorLabels({ metadata: { name } } as MailGateway)).map(([k, v]) => `${k}=${v}`).join(',');
   const status = gatewayStatus(prev, {
     generation: gwMeta.generation ?? 0,

@@ -15,7 +15,6 @@
  * All owned by the MailGateway. The handover token Secret is not rendered:
  * the operator creates it once with a random token (handoverSecret below).
  */
-import { createHash } from 'node:crypto';
 import { DEFAULT_IMAGE, type GatewayConfig, type MailGateway } from '../api/index.ts';
 import type { PackedConfig } from '../api/config-pack.ts';
 
@@ -32,11 +31,6 @@ export const CONFIG_DIR = '/etc/mailgw/config';
 export const TLS_DIR = '/etc/mailgw/tls';
 export const SPOOL_DIR = '/var/spool/mailgw';
 export const RUN_AS = 10001;
-
-/** The short config hash (as packConfig computes it): the pod-template annotation and the status's configHash. */
-export function configHash(config: GatewayConfig): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
-}
 
 export function selectorLabels(gw: MailGateway): Record<string, string> {
   return { 'app.kubernetes.io/name': 'mailgw', 'app.kubernetes.io/instance': gw.metadata.name, 'app.kubernetes.io/component': 'gateway' };

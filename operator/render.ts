@@ -11,6 +11,8 @@ import { ConfigTooLarge, packConfig, type PackOptions } from '../api/config-pack
 
 export interface Rendered {
   gatewayConfig: GatewayConfig;
+  /** The config's short hash (api/config-pack.ts), as the pod template and the status carry it; absent when it does not fit. */
+  configHash?: string;
   objects: Record<string, unknown>[];
   findings: Finding[];
 }
@@ -31,7 +33,7 @@ export function render(gw: MailGateway, domains: readonly LocalDomain[], network
   const findings = lint([gw], mine.domains, mine.networks, { listen: options.listen });
   try {
     const packed = packConfig(gatewayConfig, { ...options.pack, ...(options.configLimit ? { limit: options.configLimit } : {}) });
-    return { gatewayConfig, objects: renderObjects(gw, gatewayConfig, packed, options.gatewayImage), findings };
+    return { gatewayConfig, configHash: packed.hash, objects: renderObjects(gw, gatewayConfig, packed, options.gatewayImage), findings };
   } catch (err) {
     if (!(err instanceof ConfigTooLarge)) throw err;
     const object = `MailGateway/${gw.metadata.namespace ?? 'default'}/${gw.metadata.name}`;

@@ -18,7 +18,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const NS = 'mail';
@@ -47,12 +47,9 @@ describe('operator on a real kube-apiserver', () => {
   before(async () => {
     cluster = await startCluster({ controllerManager: true });
     if (!cluster) return;
-    const c = cluster;
-    const kubeconfig = await c.install({ namespaces: ['mailgw-system', NS], rbac: true });
-    const started = startOperatorProcess(kubeconfig, '--lease-namespace', 'mailgw-system', '--identity', 'op-1', '--resync', '3s');
+    const started = await startInstalledOperator(cluster, [NS], 'op-1', '--resync', '3s');
     op = started.proc;
     lines = started.lines;
-    await eventually('controllers started', () => lines.find((l) => l.event === 'controllers-started'), 60_000);
   });
   after(async () => {
     op?.kill('SIGKILL');
