@@ -8,12 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { configOf } from '../helpers/configmap-volume.ts';
 import { eventually } from '../helpers/wait.ts';
 
 
-describe('1,000 LocalDomains on a real kube-apiserver', () => {
+describe('1,000 LocalDomains on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let op: ChildProcess | undefined;
   let lines: Record<string, unknown>[] = [];
@@ -37,11 +37,12 @@ describe('1,000 LocalDomains on a real kube-apiserver', () => {
     await eventually('the gateway', () => lines.find((l) => l.event === 'reconcile' && l.key === 'mail/gw'), 60_000, 200);
     const writesBefore = lines.filter((l) => (l.wrote as string[] | undefined)?.includes('ConfigMap/gw-config')).length;
     apply(Array.from({ length: 1000 }, (_, i) => ({ apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: `d${i}`, namespace: 'mail' }, spec: { gatewayRef: { name: 'gw' }, domain: `d${i}.example`, routing: { host: '10.0.0.1' } } })));
+    const seen = () => `; the operator's last lines: ${lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`;
     await eventually('1,000 domains in the ConfigMap', () => {
       // Plain, or gzipped in one part: 1,000 domains sit near the 256 KiB line (api/config-pack.ts).
       const cm = JSON.parse(c.kubectl('get', 'configmap', 'gw-config', '-n', 'mail', '-o', 'json')) as { data?: Record<string, string>; binaryData?: Record<string, string> };
       return configOf([cm])?.localDomains.length === 1000;
-    }, 240_000, 1000);
+    }, 240_000, 1000).catch((err: Error) => { throw new Error(err.message + seen()); });
     const writes = lines.filter((l) => (l.wrote as string[] | undefined)?.includes('ConfigMap/gw-config')).length - writesBefore;
     assert.ok(writes >= 1 && writes <= 20, `${writes} ConfigMap writes for 1,000 LocalDomains`);
   });

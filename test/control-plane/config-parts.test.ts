@@ -11,7 +11,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/config.ts';
 import { ConfigMapVolume, configOf } from '../helpers/configmap-volume.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
@@ -21,7 +21,7 @@ import { eventually } from '../helpers/wait.ts';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const NETWORKS = 100;
 
-describe('a config in several ConfigMaps on a real kube-apiserver', () => {
+describe('a config in several ConfigMaps on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let op: { proc: ChildProcess; lines: Record<string, unknown>[] } | undefined;
   let gw: MailgwProcess | undefined;

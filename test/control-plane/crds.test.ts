@@ -11,12 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 
 type Json = Record<string, unknown>;
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-describe('CRDs on a real kube-apiserver', () => {
+describe('CRDs on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   before(async () => {
     cluster = await startCluster();

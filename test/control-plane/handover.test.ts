@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { mailGateway } from '../../api/index.ts';
 import { render } from '../../operator/render.ts';
 import { decideRetirement } from '../../gateway/handover/retire-check.ts';
-import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 
-describe('handover retire check on a real kube-apiserver', () => {
+describe('handover retire check on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let saved: string | undefined;
   before(async () => {

@@ -19,13 +19,13 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { tempDir } from '../helpers/config.ts';
-import { crdsEstablished, startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { crdsEstablished, startCluster, startOperatorProcess, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CHART = join(ROOT, 'charts/mailgw');
 
-describe('Helm chart on a real kube-apiserver', () => {
+describe('Helm chart on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let op: ChildProcess | undefined;
   before(async () => {

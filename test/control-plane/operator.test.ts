@@ -18,7 +18,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const NS = 'mail';
@@ -26,7 +26,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const OPERATOR = 'system:serviceaccount:mailgw-system:mailgw-operator';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-describe('operator on a real kube-apiserver', () => {
+describe('operator on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let op: ChildProcess | undefined;
   let lines: Record<string, unknown>[] = [];

@@ -8,10 +8,10 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 
 
-describe('operator RBAC on a real kube-apiserver', () => {
+describe('operator RBAC on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let operator: string;
   before(async () => {

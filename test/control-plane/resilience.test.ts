@@ -9,11 +9,11 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 
-describe('operator faults on a real kube-apiserver', () => {
+describe('operator faults on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   const ops: { proc: ChildProcess; lines: Record<string, unknown>[]; id: string }[] = [];
   let kubeconfig = '';

@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { startCluster, startInstalledOperator, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/config.ts';
 import { ConfigMapVolume } from '../helpers/configmap-volume.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
@@ -35,7 +35,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const EXAMPLE = join(ROOT, 'examples/behind-edge-gateway-no-recipient-verification');
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-describe('the seed scheme end to end on a real kube-apiserver', () => {
+describe('the seed scheme end to end on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let op: { proc: ChildProcess; lines: Record<string, unknown>[] } | undefined;
   let clamd: Daemon | undefined;

@@ -11,12 +11,12 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { startCluster, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startOperatorProcess, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-describe('operator with watchNamespaces on a real kube-apiserver', () => {
+describe('operator with watchNamespaces on a real kube-apiserver', CLUSTER_SUITE, () => {
   let cluster: Cluster | undefined;
   let op: ChildProcess | undefined;
   let lines: Record<string, unknown>[] = [];

@@ -217,6 +217,13 @@ export async function crdsEstablished(kubectl: (...args: string[]) => string): P
   }
 }
 
+/**
+ * Options for a suite that starts a control plane: npm test's --test-timeout (120 s) is meant for
+ * one ordinary test and would otherwise also bound the whole suite (cluster start, before hooks and
+ * every test), which a loaded CI machine can exceed; each test inside keeps its own timeout.
+ */
+export const CLUSTER_SUITE = { timeout: 1_800_000 } as const;
+
 /** For a test's first line: true (and skipped, or failed under MAILGW_REQUIRE_ALL=1) when no cluster could be started. */
 export function withoutCluster(t: TestContext, cluster: Cluster | undefined): boolean {
   if (!cluster) missing(t, 'the Kubernetes control plane binaries and helm (bash test/cluster/build.sh)');

@@ -22,7 +22,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startCluster, startInstalledOperator, startOperatorProcess, withoutCluster, type Cluster } from '../helpers/cluster.ts';
+import { startCluster, startInstalledOperator, startOperatorProcess, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/config.ts';
 import { ConfigMapVolume, configOf } from '../helpers/configmap-volume.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
@@ -56,7 +56,7 @@ async function rcpt(port: number, recipients: string[]): Promise<number[]> {
 
 const mailgw = (...args: string[]) => run(process.execPath, [join(ROOT, 'bin/mailgw.js'), ...args], { maxBuffer: 256 * MIB });
 
-describe(`${N.toLocaleString('en')} local domains`, () => {
+describe(`${N.toLocaleString('en')} local domains`, CLUSTER_SUITE, () => {
   let dir: string;
   before(() => {
     dir = tempDir('mailgw-scale-');
@@ -98,7 +98,7 @@ describe(`${N.toLocaleString('en')} local domains`, () => {
     assert.match(v.stdout, /MGW301.*over the limit of 8 KiB/);
   });
 
-  describe('on a real kube-apiserver', () => {
+  describe('on a real kube-apiserver', CLUSTER_SUITE, () => {
     let cluster: Cluster | undefined;
     let op: { proc: ChildProcess; lines: Record<string, unknown>[] } | undefined;
     let gw: MailgwProcess | undefined;
