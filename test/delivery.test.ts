@@ -11,6 +11,7 @@ import { startSink, refuse, type Sink } from './helpers/sink.ts';
 import { startDns, type DnsServer } from './helpers/dns-server.ts';
 import { missing } from './helpers/requirements.ts';
 import { submit } from './helpers/submit.ts';
+import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { eventually } from './helpers/wait.ts';
 
 const fastQueue = { minBackoff: '200ms', maxBackoff: '400ms', lifetime: '1h' };
@@ -92,6 +93,26 @@ describe('delivery', () => {
     assert.deepEqual(msg!.rcptDsn['bob@corp.test'], { notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;bob@corp.test' });
     assert.equal(msg!.mailArgs.RET, 'HDRS');
     assert.equal(msg!.mailArgs.ENVID, 'ENV42');
+  });
+
+  it('recipients with different NOTIFY/ORCPT each keep their own: one transaction per distinct set', async () => {
+    const before = internal.messages.length;
+    const c = await SmtpDialog.open(gw.port, '127.0.0.2');
+    assert.equal((await c.read())?.code, 220);
+    for (const [cmd, code] of [
+      ['EHLO client.test', 250], ['MAIL FROM:<a@external.test> RET=HDRS ENVID=E7', 250],
+      ['RCPT TO:<r1@corp.test> NOTIFY=SUCCESS ORCPT=rfc822;r1@corp.test', 250],
+      ['RCPT TO:<r2@corp.test> NOTIFY=FAILURE ORCPT=rfc822;r2@corp.test', 250],
+      ['RCPT TO:<r3@corp.test>', 250], ['RCPT TO:<r4@corp.test>', 250], ['DATA', 354],
+      ['Subject: dsn sets\r\n\r\nbody\r\n.', 250], ['QUIT', 221],
+    ] as const) assert.equal((await c.cmd(cmd)).code, code, cmd);
+    const got = (await internal.waitFor(before + 3)).slice(before);
+    const byRcpt = Object.fromEntries(got.flatMap((m) => m.to.map((t) => [t, { dsn: m.rcptDsn[t], ret: m.mailArgs.RET, envid: m.mailArgs.ENVID, with: m.to.length }])));
+    assert.deepEqual(byRcpt['r1@corp.test'], { dsn: { notify: ['SUCCESS'], orcpt: 'rfc822;r1@corp.test' }, ret: 'HDRS', envid: 'E7', with: 1 });
+    assert.deepEqual(byRcpt['r2@corp.test'], { dsn: { notify: ['FAILURE'], orcpt: 'rfc822;r2@corp.test' }, ret: 'HDRS', envid: 'E7', with: 1 });
+    assert.equal(byRcpt['r3@corp.test']?.with, 2, 'recipients without DSN parameters share one transaction');
+    assert.equal(byRcpt['r4@corp.test']?.with, 2);
+    assert.equal(got.length, 3);
   });
 
   it('handles 250, 4xx and 5xx per recipient in one transaction; one DSN lists every failed recipient and reaches the sender via the relay host', async () => {

@@ -1,6 +1,7 @@
 /**
  * Delivery of one message's pending recipients (Postfix smtp): recipients
- * grouped by route, one transaction per destination, next hops tried in
+ * grouped by route, one transaction per destination (per distinct DSN
+ * NOTIFY/ORCPT among them, in turn: smtp-client.ts), next hops tried in
  * order (next MX on connection failure or a refused greeting), and an
  * outcome per recipient: delivered, deferred (4xx, timeouts, connection
  * failures, DNS trouble) or failed (5xx, null MX, non-existent domain).
@@ -18,7 +19,7 @@ import type { Spool } from '../spool/spool.ts';
 import type { RecipientStatus, StoredMessage } from '../spool/spool-types.ts';
 import { Semaphore } from './semaphore.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { ConnectionCache, OutboundConnection, SmtpError } from './smtp-client.ts';
+import { ConnectionCache, OutboundConnection, SmtpError, dsnKey } from './smtp-client.ts';
 
 export interface Outcome {
   index: number;
@@ -161,7 +162,17 @@ export async function deliverRecipients(ctx: DeliveryContext, msg: StoredMessage
       sem = new Semaphore(ctx.perDestinationLimit);
       ctx.perDestination.set(g.route.key, sem);
     }
-    return sem.run(() => deliverGroup(ctx, msg, g.route, g.indexes));
+    // Recipients whose DSN parameters differ go in separate transactions, one after the other.
+    const byDsn = new Map<string, number[]>();
+    for (const i of g.indexes) {
+      const k = dsnKey(msg.envelope.rcptTo[i]!.dsn);
+      byDsn.set(k, [...(byDsn.get(k) ?? []), i]);
+    }
+    return sem.run(async () => {
+      const out: Outcome[] = [];
+      for (const part of byDsn.values()) out.push(...await deliverGroup(ctx, msg, g.route, part));
+      return out;
+    });
   }));
   return results.flat();
 }

@@ -5,12 +5,16 @@
  * - Outbound TLS None → never STARTTLS; Attempt → STARTTLS when offered,
  *   certificate not verified (like Postfix "may"); Require → STARTTLS or no
  *   delivery (nothing is ever sent in clear).
- * - nodemailer sends one NOTIFY/ORCPT for every RCPT; ours are per recipient,
- *   so RCPT parameters are looked up per recipient (the one override of
- *   nodemailer internals, covered by the DSN delivery test).
+ * - nodemailer's envelope carries one NOTIFY/ORCPT for all its recipients
+ *   (its public `dsn` option); recipients whose DSN parameters differ are
+ *   therefore sent in separate transactions (deliver-message.ts groups them,
+ *   dsnKey below). No nodemailer internal is replaced.
+ * - The TCP connection is opened here (connect timeout, Nagle off) and
+ *   handed to nodemailer through its public `connection` option.
  * - ConnectionCache keeps idle connections per address:port for a short
  *   time and hands them out again after RSET (Postfix's connection cache).
  */
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 
@@ -46,13 +50,6 @@ export class SmtpError extends Error {
   }
 }
 
-interface Internals {
-  _envelope: { dsn?: { ret?: string | null; envid?: string | null; notify?: string | null; orcpt?: string | null } } | false;
-  _recipientQueue: string[];
-  _supportedExtensions: string[];
-  _getDsnRcptToArgs(): string;
-}
-
 /** The name a server gives in its EHLO (or HELO) reply: the first word after the code. */
 export function peerNameOf(reply: string | false | undefined): string | undefined {
   if (!reply) return undefined;
@@ -60,12 +57,34 @@ export function peerNameOf(reply: string | false | undefined): string | undefine
   return m ? m[1]!.toLowerCase().replace(/\.$/, '') : undefined;
 }
 
-const xtext = (s: string) => s.replace(/[^!-*,-<>-~]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+/** Recipients with the same key can share one transaction: nodemailer sends one NOTIFY/ORCPT for all of them. */
+export function dsnKey(dsn: RcptDsn | undefined): string {
+  return `${dsn?.notify?.join(',') ?? ''}\n${dsn?.orcpt ?? ''}`;
+}
+
+/** A TCP connection to address:port within timeoutMs, Nagle off (else the end-of-data dot waits for the peer's delayed ACK, ~40 ms a message). */
+function openSocket(address: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: address, port, noDelay: true, keepAlive: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error(`connection timeout after ${timeoutMs} ms`), { code: 'ETIMEDOUT', command: 'CONN' }));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(Object.assign(err, { command: 'CONN' }));
+    });
+  });
+}
 
 export class OutboundConnection {
   readonly key: string;
   private readonly conn: SMTPConnection;
-  private dsnByRcpt = new Map<string, RcptDsn>();
   private idleTimer: NodeJS.Timeout | undefined;
   closed = false;
   /** The next hop offered SMTPUTF8 in its EHLO reply (RFC 6531). */
@@ -75,16 +94,6 @@ export class OutboundConnection {
     this.key = key;
     this.conn = conn;
     this.smtputf8 = /^250[ -]SMTPUTF8\b/im.test(conn.lastServerResponse || '');
-    const internals = conn as unknown as Internals;
-    internals._getDsnRcptToArgs = () => {
-      if (!internals._supportedExtensions.includes('DSN')) return '';
-      const rcpt = internals._recipientQueue[internals._recipientQueue.length - 1] ?? '';
-      const dsn = this.dsnByRcpt.get(rcpt);
-      const args: string[] = [];
-      if (dsn?.notify?.length) args.push(`NOTIFY=${dsn.notify.join(',')}`);
-      if (dsn?.orcpt) args.push(`ORCPT=${xtext(dsn.orcpt)}`);
-      return args.length ? ` ${args.join(' ')}` : '';
-    };
     conn.on('error', () => undefined);
     conn.once('end', () => {
       this.closed = true;
@@ -96,8 +105,15 @@ export class OutboundConnection {
    * EHLO with our own hostname is ourselves (a mail loop): rejected with
    * code ELOOP before any transaction.
    */
-  static open(opts: { key: string; address: string; port: number; servername: string; helo: string; tls: TlsMode; timeoutMs: number }): Promise<OutboundConnection> {
+  static async open(opts: { key: string; address: string; port: number; servername: string; helo: string; tls: TlsMode; timeoutMs: number }): Promise<OutboundConnection> {
+    let socket: Socket;
+    try {
+      socket = await openSocket(opts.address, opts.port, opts.timeoutMs);
+    } catch (err) {
+      throw new SmtpError(err as Error & { command?: string });
+    }
     const conn = new SMTPConnection({
+      connection: socket,
       host: opts.address,
       port: opts.port,
       name: opts.helo,
@@ -114,8 +130,6 @@ export class OutboundConnection {
       conn.once('error', fail);
       conn.connect(() => {
         conn.removeListener('error', fail);
-        // Nagle would hold the end-of-data dot behind the body until the peer's delayed ACK (~40 ms per message).
-        (conn as unknown as { _socket?: { setNoDelay?(on: boolean): void } })._socket?.setNoDelay?.(true);
         const peerName = peerNameOf(conn.lastServerResponse);
         if (peerName && peerName === opts.helo.toLowerCase()) {
           conn.close();
@@ -136,11 +150,17 @@ export class OutboundConnection {
 
   /**
    * One transaction. Refused recipients come back in `rejected`; a failure
-   * of the whole transaction (MAIL FROM, DATA, connection) rejects.
+   * of the whole transaction (MAIL FROM, DATA, connection) rejects. Every
+   * recipient must have the same DSN parameters (dsnKey): they are sent as
+   * nodemailer's one `dsn` of the envelope.
    */
   send(envelope: { from: string; to: { address: string; dsn?: RcptDsn | undefined }[]; ret?: string | undefined; envid?: string | undefined; size: number; smtputf8: boolean; body8bit: boolean }, message: Readable): Promise<TransactionResult> {
-    this.dsnByRcpt = new Map(envelope.to.map((r) => [r.address, r.dsn ?? {}]));
-    const hasDsn = Boolean(envelope.ret || envelope.envid || envelope.to.some((r) => r.dsn?.notify || r.dsn?.orcpt));
+    const first = envelope.to[0]?.dsn;
+    if (envelope.to.some((r) => dsnKey(r.dsn) !== dsnKey(first))) return Promise.reject(new Error('recipients with different DSN parameters need separate transactions'));
+    const dsn = {
+      ...(envelope.ret ? { ret: envelope.ret } : {}), ...(envelope.envid ? { envid: envelope.envid } : {}),
+      ...(first?.notify?.length ? { notify: first.notify } : {}), ...(first?.orcpt ? { orcpt: first.orcpt } : {}),
+    };
     return new Promise((resolve, reject) => {
       const body = new PassThrough();
       message.on('error', (err) => body.destroy(err));
@@ -150,7 +170,7 @@ export class OutboundConnection {
         to: envelope.to.map((r) => r.address),
         size: envelope.size,
         use8BitMime: envelope.body8bit,
-        ...(hasDsn ? { dsn: { ...(envelope.ret ? { ret: envelope.ret } : {}), ...(envelope.envid ? { envid: envelope.envid } : {}) } } : {}),
+        ...(Object.keys(dsn).length ? { dsn } : {}),
       } as SMTPConnection.Envelope, body, (err, info) => {
         if (err) {
           const e = err as Error & { rejectedErrors?: (Error & { recipient: string; responseCode?: number; response?: string })[] };

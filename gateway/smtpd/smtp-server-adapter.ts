@@ -1,6 +1,9 @@
 /**
  * The one place that bends smtp-server to the gateway's needs; everything
  * else uses its public hooks (onConnect, onMailFrom, onRcptTo, onData).
+ * Only public members are overridden or called (send, init,
+ * connectionReady, handler_*, connections, emit); no underscored internal is
+ * touched. test/smtp-server-contract.test.ts pins the behaviour this relies on.
  *
  * - Connections are created by our listener (listener.ts), which has already
  *   applied limits and PROXY decoding, and handed over with connect().
@@ -9,7 +12,9 @@
  *   the numeric one (554 → 5.6.0).
  * - The early-talker delay (smtp-server hard-codes 100 ms for everyone) is a
  *   per-connection policy: `pregreetDelayMs` for untrusted clients, none for
- *   trusted networks and load balancers' health checks.
+ *   trusted networks and load balancers' health checks. smtp-server's own
+ *   timer still calls connectionReady() after 100 ms; the override lets
+ *   only our timer's call through.
  * - A client that is not a trusted load balancer and opens with a PROXY
  *   header is refused and disconnected.
  * - Error and junk-command limits (Postfix smtpd_hard_error_limit and
@@ -48,6 +53,10 @@ class GatewayConnection extends SMTPConnection {
   private errors = 0;
   private junk = 0;
   private limitHit = false;
+  private readonly raw: Socket;
+  /** Our pregreet timer has run: the next connectionReady() call is ours. */
+  private released = false;
+  private readied = false;
 
   constructor(server: SMTPServer, socket: Socket, policy: ConnectionPolicy) {
     super(server, socket, {
@@ -58,6 +67,7 @@ class GatewayConnection extends SMTPConnection {
       localPort: policy.localPort,
     });
     this.policy = policy;
+    this.raw = socket;
     (this.session as GatewaySession).mgw = {
       rt: policy.runtime,
       trusted: policy.trusted, client: policy.remoteAddress, messagesAccepted: 0, rejected: 0, startedAt: Date.now(),
@@ -125,18 +135,28 @@ class GatewayConnection extends SMTPConnection {
   override init(): void {
     if (this.policy.refuseProxyHeader) {
       // Registered before smtp-server pipes the socket into its parser, so it sees the first bytes first.
-      this._socket.once('data', (chunk: Buffer) => {
+      this.raw.once('data', (chunk: Buffer) => {
         if (!startsWithProxyHeader(chunk)) return;
         this.policy.onProxyRefused();
         this.send(554, '5.7.1 PROXY protocol header not accepted from this address', false);
         this.close();
       });
     }
-    this._setListeners(() => {
-      const delay = this.policy.pregreetDelayMs;
-      if (delay <= 0) return this.connectionReady();
-      setTimeout(() => this.connectionReady(), delay).unref();
-    });
+    super.init();
+    const ready = () => {
+      this.released = true;
+      this.connectionReady();
+    };
+    const delay = this.policy.pregreetDelayMs;
+    if (delay <= 0) ready();
+    else setTimeout(ready, delay).unref();
+  }
+
+  /** Greets once, when our pregreet delay has run (smtp-server's fixed 100 ms call is ignored). */
+  override connectionReady(next?: () => void): void {
+    if (!this.released || this.readied) return;
+    this.readied = true;
+    super.connectionReady(next);
   }
 }
 
@@ -149,8 +169,8 @@ export class GatewaySmtpServer extends SMTPServer {
   accept(socket: Socket, policy: ConnectionPolicy): void {
     const connection = new GatewayConnection(this, socket, policy);
     this.connections.add(connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data) => this._onClientConnect(data));
+    connection.on('error', (err: Error) => this.emit('error', err));
+    connection.on('connect', (data) => this.emit('connect', data));
     connection.init();
   }
 }
