@@ -10,7 +10,7 @@
 import { request } from 'node:http';
 import { resolve } from 'node:path';
 import { adminSocketPath } from '../gateway/admin/admin-server.ts';
-import type { QueueEntry } from '../gateway/queue/queue-manager.ts';
+import type { QueueEntry } from '../gateway/queue/queue-admin.ts';
 import { parseArgs, UsageError } from './args.ts';
 
 function call(socketPath: string, method: string, path: string): Promise<{ status: number; body: unknown }> {

@@ -24,6 +24,8 @@ import type { Server as HttpServer } from 'node:http';
 import { adminSocketPath, startAdminServer } from './admin/admin-server.ts';
 import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
+import { QueueAdmin } from './queue/queue-admin.ts';
+import { buildEnvelope, recipientOf } from './inject/envelope-build.ts';
 import { BackupStore } from './backup/backup-store.ts';
 import { newQueueId } from './queue-id.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -230,6 +232,7 @@ export class Gateway {
       verifier: new RecipientVerifier(config, resolver, Date.now, isSelf),
       isSelf,
       queue,
+      queueAdmin: new QueueAdmin(spool, queue, logger),
       resolver,
       backup: new BackupStore(join(options.stateDir, 'backup'), { maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs }),
       incomingDir: join(options.stateDir, 'incoming'),
@@ -243,7 +246,7 @@ export class Gateway {
     const ref: { gw?: Gateway } = {};
     let admin: HttpServer;
     try {
-      admin = await startAdminServer(adminSocketPath(options.stateDir), queue, logger, {
+      admin = await startAdminServer(adminSocketPath(options.stateDir), rt.queueAdmin, logger, {
         store: rt.backup,
         release: (id, to) => ref.gw!.releaseBackup(id, to),
       });
@@ -254,7 +257,7 @@ export class Gateway {
     const gw = new Gateway(rt, options, admin, bound, lock);
     ref.gw = gw;
     metrics.onScrape = () => {
-      const s = gw.runtime.queue.stats();
+      const s = gw.runtime.queueAdmin.stats();
       for (const [state, n] of Object.entries(s.byState)) metrics.queue.set({ state }, n);
       metrics.oldest.set(s.oldestSeconds);
     };
@@ -317,16 +320,11 @@ export class Gateway {
       entry.abort();
       throw err;
     }
-    await entry.commit({
-      hops: counter.hops,
-      id: qid, receivedAt: new Date().toISOString(), sessionId: `backup-${id}`,
+    await entry.commit(buildEnvelope({
+      hops: counter.hops, id: qid, sessionId: `backup-${id}`,
       client: { address: meta.client, port: 0, helo: rt.config.hostname, tls: false },
-      mailFrom: meta.from, mailParams: {},
-      rcptTo: rcpts.map((address) => {
-        const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
-        return { address, domain, route: rt.domains.lookup(domain) ? 'local' as const : 'relay' as const };
-      }),
-    });
+      mailFrom: meta.from, rcptTo: rcpts.map((address) => recipientOf(address, rt.domains)),
+    }));
     rt.logger.info({ event: 'backup-released', backupId: id, qid, to: rcpts }, `backup ${id} released as ${qid}`);
     return qid;
   }
@@ -364,10 +362,10 @@ export class Gateway {
    * listeners (bounded by handoverMs). What no peer takes stays in the spool.
    */
   private async retire(o: RetireOptions): Promise<HandoverResult> {
-    const { queue, spool, logger } = this.runtime;
+    const { queue, queueAdmin, spool, logger } = this.runtime;
     const queued = spool.size;
     logger.info({ event: 'retiring', queued, peers: o.peers.map((p) => `${p.host}:${p.port}`), drainMs: o.drainMs, handoverMs: o.handoverMs }, `leaving for good: delivering ${queued} queued message(s), then handing the rest over`);
-    await queue.flush();
+    await queueAdmin.flush();
     const drainEnd = Date.now() + o.drainMs;
     while (spool.size > 0 && queue.busy() && Date.now() < drainEnd) await new Promise((r) => setTimeout(r, 50));
     await queue.stop(Math.max(1000, drainEnd - Date.now()));

@@ -11,6 +11,7 @@ import type { ClientLimits } from './listener/client-limits.ts';
 import type { Spool } from './spool/spool.ts';
 import type { RecipientVerifier } from './verify/rcpt-verify.ts';
 import type { QueueManager } from './queue/queue-manager.ts';
+import type { QueueAdmin } from './queue/queue-admin.ts';
 import type { Resolver } from 'node:dns/promises';
 import type { BackupStore } from './backup/backup-store.ts';
 import type { Injector } from './inject/injector.ts';
@@ -30,7 +31,10 @@ export interface Runtime {
   verifier: RecipientVerifier;
   /** Whether address:port is one of this gateway's own SMTP listeners. */
   isSelf: (address: string, port: number) => boolean;
+  /** The scheduler (Postfix qmgr). */
   queue: QueueManager;
+  /** list, stats, flush, hold, release, delete (Postfix showq/postsuper). */
+  queueAdmin: QueueAdmin;
   resolver: Resolver;
   rules: RuleTable;
   backup: BackupStore;

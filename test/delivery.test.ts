@@ -139,7 +139,7 @@ describe('delivery', () => {
     await new Promise((r) => setTimeout(r, 600)); // a retry of busy@ happens; no second DSN
     assert.equal(edge.messages.slice(before).filter((m) => m.from === '').length, 1, 'one DSN per event');
     assert.equal(internal.messages.filter((m) => m.to.includes('alice@corp.test') && m.raw.includes('to unknown users')).length, 1, 'alice is not delivered again on retry');
-    await gw.gateway.runtime.queue.delete(qid);
+    await gw.gateway.runtime.queueAdmin.delete(qid);
   });
 
   it('sends no DSN for a bounce from the null sender, nor for NOTIFY=NEVER', async () => {

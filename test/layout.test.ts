@@ -1,11 +1,11 @@
 /**
  * The gateway's shape (DESIGN.md, the message pipeline; issue 15): mail flows
- * one way through its stages — receive → decide → inject → queue → deliver →
- * bounce —
+ * one way through its stages — receive → decide → apply → inject → queue →
+ * deliver → bounce —
  * and one injector is the queue's only front door.
  * - No stage folder imports a folder of an earlier stage (the injector
  *   excepted: every stage may hand it a new queue entry). Folders outside
- *   the flow (spool, tables, backup, admin, handover) and the top-level
+ *   the flow (spool, tables, mime, backup, admin, handover) and the top-level
  *   shared modules may be imported by any stage.
  * - Only the injector starts a spool entry (`spool.begin`).
  */
@@ -16,8 +16,8 @@ import { join, relative } from 'node:path';
 
 const GATEWAY = new URL('../gateway/', import.meta.url).pathname;
 /** Each stage folder's step in the flow. */
-const STEP: Record<string, number> = { listener: 0, smtpd: 0, policy: 1, verify: 1, protection: 1, inject: 2, queue: 3, routing: 4, delivery: 4, bounce: 5 };
-const FLOW = ['receive', 'decide', 'inject', 'queue', 'deliver', 'bounce'];
+const STEP: Record<string, number> = { listener: 0, smtpd: 0, policy: 1, verify: 1, protection: 1, apply: 2, inject: 3, queue: 4, routing: 5, delivery: 5, bounce: 6 };
+const FLOW = ['receive', 'decide', 'apply', 'inject', 'queue', 'deliver', 'bounce'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -40,6 +40,12 @@ describe('gateway layout', () => {
       }
     }
     assert.deepEqual(against, []);
+  });
+
+  it('every gateway folder has its place: a step in the flow or a shared one', () => {
+    const shared = ['spool', 'tables', 'mime', 'backup', 'admin', 'handover'];
+    const folders = readdirSync(GATEWAY).filter((f) => statSync(join(GATEWAY, f)).isDirectory());
+    assert.deepEqual(folders.filter((f) => !(f in STEP) && !shared.includes(f)), []);
   });
 
   it('only the injector starts a queue entry in the spool', () => {

@@ -15,7 +15,7 @@
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { QueueManager } from '../queue/queue-manager.ts';
+import type { QueueAdmin } from '../queue/queue-admin.ts';
 import { QUEUE_ID_RE } from '../queue-id.ts';
 import type { BackupStore } from '../backup/backup-store.ts';
 
@@ -43,7 +43,7 @@ async function handleBackup(b: BackupAdmin, method: string, parts: string[], url
   return send(404, { error: 'not found' });
 }
 
-export async function startAdminServer(socketPath: string, queue: QueueManager, logger: Logger, backup?: BackupAdmin): Promise<Server> {
+export async function startAdminServer(socketPath: string, queue: QueueAdmin, logger: Logger, backup?: BackupAdmin): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });

@@ -6,6 +6,7 @@
  * manager (failures, expiry) and by the receive side (rejects decided after
  * the session).
  */
+import { buildEnvelope, recipientOf } from '../inject/envelope-build.ts';
 import type { Logger } from 'pino';
 import type { Injector } from '../inject/injector.ts';
 import type { GatewayMetrics } from '../metrics.ts';
@@ -35,15 +36,13 @@ export async function queueBounce(ctx: BounceContext, env: Envelope, original: B
   const id = newQueueId();
   const now = new Date(ctx.now());
   const bytes = buildDsn({ hostname: ctx.hostname, qid: env.id, envelope: env, expired, now, failed, original });
-  const domain = env.mailFrom.slice(env.mailFrom.lastIndexOf('@') + 1).toLowerCase();
   await ctx.injector.inject(id, async (write) => {
     await write(bytes);
-  }, {
-    id, receivedAt: now.toISOString(), sessionId: 'bounce',
+  }, buildEnvelope({
+    id, receivedAt: now, sessionId: 'bounce',
     client: { address: '127.0.0.1', port: 0, helo: ctx.hostname, tls: false },
-    mailFrom: '', mailParams: {},
-    rcptTo: [{ address: env.mailFrom, domain, route: ctx.domains.lookup(domain) ? 'local' : 'relay' }],
-  });
+    mailFrom: '', rcptTo: [recipientOf(env.mailFrom, ctx.domains)],
+  }));
   ctx.metrics?.bounces.inc();
   ctx.logger.info({ event: 'bounce', qid: env.id, dsnQid: id, to: env.mailFrom, failed: failed.map((f) => f.address) }, `sender non-delivery notification: ${id}`);
   return id;

@@ -1,7 +1,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkContent } from './content-filter.ts';
-import { parseMime } from './mime-parts.ts';
+import { parseMime } from '../mime/mime-parts.ts';
 import { bufferSource } from '../spool/incoming.ts';
 import { makeZip } from '../../test/helpers/zip.ts';
 

@@ -10,7 +10,7 @@
 import yauzl from 'yauzl';
 import type { GatewayConfig } from '../../api/index.ts';
 import { detectType, maskToRegExp, type FileType } from './file-type.ts';
-import { decodePart, decodePartHead, leaves, PART_HEAD_BYTES, type MimePart } from './mime-parts.ts';
+import { decodePart, decodePartHead, leaves, PART_HEAD_BYTES, type MimePart } from '../mime/mime-parts.ts';
 import type { MessageSource } from '../spool/incoming.ts';
 
 /** Runs `fn` while `bytes` of memory are reserved (the gateway's memory budget). */

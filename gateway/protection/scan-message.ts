@@ -8,11 +8,14 @@ import type { GatewayConfig } from '../../api/index.ts';
 import { checkAuthentication } from './auth-check.ts';
 import { scanWithClamd } from './clamd-client.ts';
 import { checkContent, type PartMemory } from './content-filter.ts';
-import { decodedPartSource, leaves, type MimePart } from './mime-parts.ts';
-import { scanMime } from './mime-scan.ts';
+import { decodedPartSource, leaves, type MimePart } from '../mime/mime-parts.ts';
+import { scanMime } from '../mime/mime-scan.ts';
 import type { MessageSource } from '../spool/incoming.ts';
 import { scanWithRspamd } from './rspamd-client.ts';
 import type { ScanReport } from './verdict.ts';
+import { authenticationApplies } from '../verdict-types.ts';
+
+export { authenticationApplies, scanningEnabled } from '../verdict-types.ts';
 
 export interface ScanInput {
   /** The message as received (with our Received header), read from the incoming file: never whole in memory. */
@@ -26,17 +29,6 @@ export interface ScanInput {
   sender: string;
   recipients: string[];
   qid: string;
-}
-
-/** Sender authentication applies: some check on, and the client is not in a trusted network. */
-export function authenticationApplies(c: GatewayConfig, trusted: boolean): boolean {
-  const a = c.authentication;
-  return !trusted && (a.spf || a.dkim || a.dmarc);
-}
-
-export function scanningEnabled(c: GatewayConfig, trusted = false): boolean {
-  const p = c.protection;
-  return authenticationApplies(c, trusted) || p.antivirus.enabled || p.antispam.enabled || p.contentFilter.enabled;
 }
 
 export type ScanObserver = (scanner: 'clamd' | 'rspamd' | 'mailauth' | 'content', seconds: number, failed: boolean) => void;

@@ -7,10 +7,12 @@ import type { GatewayConfig } from '../../api/index.ts';
 import type { AuthResult } from './auth-check.ts';
 import type { AvResult } from './clamd-client.ts';
 import type { ContentResult } from './content-filter.ts';
-import type { MimePart } from './mime-parts.ts';
+import type { MimePart } from '../mime/mime-parts.ts';
 import type { SpamResult } from './rspamd-client.ts';
+import type { Action, Verdict } from '../verdict-types.ts';
 
-export type Action = 'Skip' | 'Reject' | 'Delete' | 'DeleteAttachment';
+export type { Action, Verdict } from '../verdict-types.ts';
+
 const RANK: Record<Action, number> = { Skip: 0, DeleteAttachment: 1, Reject: 2, Delete: 3 };
 
 export function strongest(actions: Action[]): Action {
@@ -24,20 +26,6 @@ export interface ScanReport {
   infectedParts?: MimePart[] | undefined;
   spam?: SpamResult | undefined;
   content?: ContentResult | undefined;
-}
-
-export interface Verdict {
-  action: Action;
-  /** A scanner failed and policy says tempfail: answer 451 4.7.1. */
-  tempfail?: string | undefined;
-  tagSubject: boolean;
-  removeParts: MimePart[];
-  reasons: string[];
-  status: { antivirus: string; antispam: string; content: string; authentication: string };
-  /** Authentication-Results (and Received-SPF) lines to add, with CRLFs. */
-  authHeaders: string;
-  /** rspamd's symbols, for the log. */
-  spamSymbols: string[];
 }
 
 export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: GatewayConfig['authentication']): Verdict {

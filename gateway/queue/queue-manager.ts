@@ -2,8 +2,8 @@
  * The queue manager (Postfix qmgr): decides which queued message is tried
  * when, runs deliveries with a bounded active set, records each outcome in
  * the spool, sends DSNs for failed recipients and removes finished messages.
- * Also the admin operations behind `mailgw queue` (list, flush, hold,
- * release, delete).
+ * Administration (`mailgw queue`, metrics) is queue-admin.ts, which asks
+ * the scheduler through SchedulerControl.
  *
  * Order of effects for a finished attempt: DSN queued (durable) → state or
  * REMOVE written (durable). A crash in between sends a DSN twice, never
@@ -11,23 +11,12 @@
  */
 import type { Logger } from 'pino';
 import { deliverRecipients, type DeliveryContext, type Outcome } from '../delivery/deliver-message.ts';
-import { queueBounce, type FailedRecipient } from '../bounce/bounce-queue.ts';
+import { queueBounce } from '../bounce/bounce-queue.ts';
 import { FULL_RETURN_LIMIT } from '../bounce/dsn-build.ts';
 import type { Injector } from '../inject/injector.ts';
-import type { DeliveryState, Envelope, StoredMessage } from '../spool/spool-types.ts';
+import type { DeliveryState, StoredMessage } from '../spool/spool-types.ts';
+import type { SchedulerControl } from './queue-admin.ts';
 import { backoffMs, isFinal, lifetimeMs, stateOf, wantsFailureDsn } from './queue-state.ts';
-
-export interface QueueEntry {
-  id: string;
-  arrival: string;
-  size: number;
-  sender: string;
-  attempts: number;
-  nextAttemptAt: string | null;
-  held: boolean;
-  active: boolean;
-  recipients: { address: string; status: string; statusCode?: string | undefined; diagnostic?: string | undefined }[];
-}
 
 export interface QueueOptions {
   maxActive?: number;
@@ -37,7 +26,7 @@ export interface QueueOptions {
 /** What the queue manager works with: delivery's context, and the injector its bounces go through. */
 export type QueueContext = DeliveryContext & { injector: Injector };
 
-export class QueueManager {
+export class QueueManager implements SchedulerControl {
   private readonly ctx: QueueContext;
   private readonly logger: Logger;
   private readonly maxActive: number;
@@ -208,41 +197,14 @@ export class QueueManager {
   private async queueDsn(msg: StoredMessage, state: DeliveryState, indexes: number[], expired: boolean): Promise<void> {
     const env = msg.envelope;
     // A DSN returns the whole message only up to FULL_RETURN_LIMIT: never read more than that.
-    await this.bounce(env, await this.ctx.spool.readHead(msg.id, FULL_RETURN_LIMIT + 1), indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired);
+    const original = await this.ctx.spool.readHead(msg.id, FULL_RETURN_LIMIT + 1);
+    await queueBounce({ injector: this.ctx.injector, hostname: this.ctx.config.hostname, domains: this.ctx.domains, logger: this.logger, metrics: this.ctx.metrics, now: this.now }, env, original,
+      indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired);
   }
 
-  /** Queues a DSN for the failed recipients (the bounce stage, bounce/bounce-queue.ts). */
-  bounce(env: Envelope, original: Buffer, failed: FailedRecipient[], expired = false): Promise<string | undefined> {
-    return queueBounce({ injector: this.ctx.injector, hostname: this.ctx.config.hostname, domains: this.ctx.domains, logger: this.logger, metrics: this.ctx.metrics, now: this.now }, env, original, failed, expired);
-  }
+  // ---- what queue administration asks of the scheduler (queue-admin.ts) ----
 
-  /** Queue depth by state and the oldest message's age, for metrics. */
-  stats(now = this.now()): { byState: Record<string, number>; oldestSeconds: number } {
-    const byState: Record<string, number> = { active: 0, deferred: 0, held: 0, pending: 0 };
-    let oldest = now;
-    for (const m of this.ctx.spool.messages()) {
-      const s = stateOf(m);
-      const state = this.active.has(m.id) ? 'active' : s.held ? 'held' : s.attempts > 0 ? 'deferred' : 'pending';
-      byState[state] = (byState[state] ?? 0) + 1;
-      oldest = Math.min(oldest, Date.parse(m.envelope.receivedAt));
-    }
-    return { byState, oldestSeconds: (now - oldest) / 1000 };
-  }
-
-  // ---- admin operations (mailgw queue) ----
-
-  list(): QueueEntry[] {
-    return [...this.ctx.spool.messages()].map((m) => {
-      const s = stateOf(m);
-      return {
-        id: m.id, arrival: m.envelope.receivedAt, size: m.envelope.size, sender: m.envelope.mailFrom,
-        attempts: s.attempts, nextAttemptAt: s.held ? null : new Date(s.nextAttemptAt).toISOString(), held: s.held, active: this.active.has(m.id),
-        recipients: m.envelope.rcptTo.map((r, i) => ({ address: r.address, status: s.rcpts[i]!.status, statusCode: s.rcpts[i]!.statusCode, diagnostic: s.rcpts[i]!.diagnostic })),
-      };
-    }).sort((a, b) => a.arrival.localeCompare(b.arrival) || a.id.localeCompare(b.id));
-  }
-
-  private async update(id: string, change: (s: DeliveryState) => void): Promise<boolean> {
+  async changeState(id: string, change: (s: DeliveryState) => void): Promise<boolean> {
     const ok = await this.serialized(id, async () => {
       const msg = this.ctx.spool.get(id);
       if (!msg) return false;
@@ -255,43 +217,17 @@ export class QueueManager {
     return ok;
   }
 
-  /** Retry now (all messages, or the given ones); held messages stay held. */
-  async flush(ids?: string[]): Promise<string[]> {
-    const targets = ids ?? [...this.ctx.spool.messages()].map((m) => m.id);
-    const done: string[] = [];
-    for (const id of targets) {
-      const msg = this.ctx.spool.get(id);
-      if (!msg || stateOf(msg).held) continue;
-      if (await this.update(id, (s) => { s.nextAttemptAt = this.now(); })) done.push(id);
-    }
+  wake(): void {
     this.pump();
-    return done;
   }
 
-  async hold(id: string): Promise<boolean> {
-    return this.update(id, (s) => { s.held = true; });
-  }
-
-  async release(id: string): Promise<boolean> {
-    const ok = await this.update(id, (s) => {
-      s.held = false;
-      s.nextAttemptAt = this.now();
-    });
-    this.pump();
-    return ok;
-  }
-
-  /** Removes a message without a DSN (KSMG "delete"); one being delivered goes when the attempt ends. */
-  async delete(id: string): Promise<boolean> {
-    if (!this.ctx.spool.get(id)) return false;
+  async discard(id: string): Promise<void> {
     if (this.active.has(id)) {
       this.deleteRequested.add(id);
-      return true;
+      return;
     }
     await this.ctx.spool.remove(id);
     this.track(id);
-    this.logger.info({ event: 'removed', qid: id, reason: 'admin delete' }, 'message deleted by an administrator');
-    return true;
   }
 
   isActive(id: string): boolean {

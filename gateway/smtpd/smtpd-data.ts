@@ -1,18 +1,14 @@
 /**
- * End-of-data stage: the message is stored (behind the gateway's Received
- * header) and answered 250 only after the spool has fsynced it; verdicts are
- * decided before that reply, so a Reject is a real 5xx and nothing is queued.
+ * End-of-data stage (receive): the message is stored (behind the gateway's
+ * Received header) and answered 250 only after the spool has fsynced it;
+ * verdicts are decided before that reply, so a Reject is a real 5xx and
+ * nothing is queued.
  *
  * - No scanning needed (no module enabled, or every recipient's rule is
- *   Skip): the message streams straight into the spool.
- * - Otherwise it is read whole (bounded by the size limit), scanned once,
- *   and carried out per rule group: Skip and Scan-passed groups are stored
- *   (with info headers, subject tag, Authentication-Results, attachments
- *   removed), Delete groups are dropped silently, a Reject of every
- *   recipient answers 5xx; a Reject of only some recipients answers 250 and
- *   sends them an NDR (ndrAfterSession). A scanner failure answers 451 4.7.1
- *   (or passes with a header, by policy). Rules with `backup` keep the
- *   original in the backup store.
+ *   Skip): the message streams straight into the spool through the injector.
+ * - Otherwise it streams into an incoming file (bounded by the size limit),
+ *   is scanned once (protection/), and the verdict is carried out per rule
+ *   group by the next stage (apply/verdict-apply.ts).
  *
  * Every message passes the normalizer on its way in (canonical CRLF, lines
  * of at most 998 bytes, forged X-Mailgw-* and Authentication-Results removed,
@@ -23,30 +19,27 @@
  * spool failure → 452 4.3.1, never 250. One log line per message, one per verdict.
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { newQueueId } from '../queue-id.ts';
 import type { Runtime } from '../runtime.ts';
-import { writeEdited } from '../protection/message-edit.ts';
 import { IncomingFile, type MessageSource } from '../spool/incoming.ts';
-import { FULL_RETURN_LIMIT } from '../bounce/dsn-build.ts';
 import { scanMessage, scanningEnabled } from '../protection/scan-message.ts';
-import { decide, type Verdict } from '../protection/verdict.ts';
+import { decide } from '../protection/verdict.ts';
+import { applyVerdict, infoHeaders, ruleOf } from '../apply/verdict-apply.ts';
+import { buildEnvelope, type NewEnvelope } from '../inject/envelope-build.ts';
 import { SpoolError } from '../spool/spool.ts';
 import { MessageNormalizer } from '../inject/message-normalize.ts';
 import { originOf } from '../protection/received-origin.ts';
-import type { Envelope, EnvelopeRecipient } from '../spool/spool-types.ts';
+import type { EnvelopeRecipient } from '../spool/spool-types.ts';
 import { receivedHeader } from './received-header.ts';
 import { replies } from '../smtp-replies.ts';
 import { stateOf, type Transaction } from './session.ts';
 
 type Args = Record<string, unknown>;
 
-function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string, id: string, rcptTo: EnvelopeRecipient[], hops: number): Omit<Envelope, 'size' | 'crc'> {
+function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string, id: string, rcptTo: EnvelopeRecipient[], hops: number): NewEnvelope {
   const mailArgs = ((session.envelope.mailFrom ? session.envelope.mailFrom.args : undefined) || {}) as Args;
   const dsn = session.envelope.dsn as { ret?: string; envid?: string } | undefined;
-  return {
-    id,
-    receivedAt: new Date().toISOString(),
-    sessionId: session.id,
+  return buildEnvelope({
+    id, sessionId: session.id, hops,
     client: { address: client, port: session.remotePort, helo: session.hostNameAppearsAs || '', tls: Boolean(session.secure) },
     mailFrom: tx.mailFrom,
     mailParams: {
@@ -57,16 +50,7 @@ function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string,
       ...(mailArgs.SIZE ? { size: Number(mailArgs.SIZE) } : {}),
     },
     rcptTo,
-    hops,
-  };
-}
-
-/** X-Mailgw-* headers: only when the gateway has something to say (scanning configured), so plain relaying adds nothing but Received. */
-function infoHeaders(rt: Runtime, rule: string, action: string, v: Verdict | undefined): string {
-  if (!rt.config.protection.infoHeaders || !scanningEnabled(rt.config)) return '';
-  return [`X-Mailgw-Rule: ${rule}`, `X-Mailgw-Action: ${action}`,
-    ...(v ? [`X-Mailgw-AntiVirus: ${v.status.antivirus}`, `X-Mailgw-AntiSpam-Status: ${v.status.antispam}`, ...(v.status.content !== 'off' ? [`X-Mailgw-Content: ${v.status.content}`] : [])] : [])]
-    .map((l) => `${l}\r\n`).join('');
+  });
 }
 
 /** Memory a session holds while its DATA streams to disk (socket, normalizer and file buffers). */
@@ -104,7 +88,7 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
     hostname: cfg.hostname, qid: tx.qid, esmtp: session.openingCommand === 'EHLO', tls: Boolean(session.secure), utf8: Boolean(mailArgs.SMTPUTF8),
     ...(tx.recipients.length === 1 ? { recipient: tx.recipients[0]!.address } : {}), date: new Date(),
   }), 'utf8');
-  const rules = (r: EnvelopeRecipient) => r.rule ?? { name: 'default', mode: 'Scan' as const, backup: false };
+  const rules = ruleOf;
   const scan = scanningEnabled(cfg, state.trusted) && tx.recipients.some((r) => rules(r).mode === 'Scan');
   const buffered = scan || tx.recipients.some((r) => rules(r).mode === 'Delete' || rules(r).backup);
   const singleRule = rules(tx.recipients[0]!).name;
@@ -117,7 +101,7 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
     void incoming.write(received);
   }
   if (writer) {
-    void writer.write(Buffer.concat([received, Buffer.from(infoHeaders(rt, singleRule, 'Skip', undefined), 'latin1')]));
+    void writer.write(Buffer.concat([received, Buffer.from(infoHeaders(cfg, singleRule, 'Skip', undefined), 'latin1')]));
   }
   // Canonical line ends and lengths, forged verdict headers removed, hops counted (inject/message-normalize.ts).
   const normalizer = new MessageNormalizer(cfg.hostname);
@@ -175,81 +159,23 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
     return replies.queued(tx.qid);
   }
 
-  // Verdict first, then carry it out per rule group. The message is read from the incoming file.
+  // Verdict first (protection/), then carried out per rule group (apply/). The message is read from the incoming file.
   const original: MessageSource = incoming!;
   // Behind an edge gateway the client is the edge: anti-spam judges the host the edge received the mail from.
   const behindEdge = cfg.integration !== 'Direct';
-  const memory = <T>(n: number, fn: () => Promise<T>) => rt.memory.run(n, fn);
   const verdict = scan ? decide(await scanMessage(cfg, rt.resolver, {
     message: original, ip: state.client, helo: session.hostNameAppearsAs || '', sender: tx.mailFrom, recipients: tx.recipients.map((r) => r.address), qid: tx.qid,
     trusted: state.trusted, origin: behindEdge && !state.trusted ? originOf(await original.read(0, 256 * 1024), (ip) => ip === state.client || rt.trusted.contains(ip)) : undefined,
   }, (scanner, seconds, failed) => {
     rt.metrics.scannerSeconds.observe({ scanner }, seconds);
     if (failed) rt.metrics.scannerErrors.inc({ scanner });
-  }, memory), cfg.protection, cfg.authentication) : undefined;
-  const groups = new Map<string, EnvelopeRecipient[]>();
-  for (const r of tx.recipients) groups.set(rules(r).name, [...(groups.get(rules(r).name) ?? []), r]);
-  const actionOf = (rule: { mode: string }) => (rule.mode === 'Delete' ? 'Delete' : rule.mode === 'Skip' ? 'Skip' : verdict?.action ?? 'Skip');
-  rt.logger.info({
-    event: 'verdict', qid: tx.qid, from: tx.mailFrom, client: state.client,
-    rules: [...groups].map(([name, rs]) => ({ rule: name, mode: rules(rs[0]!).mode, action: actionOf(rules(rs[0]!)), to: rs.map((r) => r.address) })),
-    ...(verdict ? { status: verdict.status, action: verdict.action, reasons: verdict.reasons, tempfail: verdict.tempfail, ...(verdict.spamSymbols.length ? { symbols: verdict.spamSymbols } : {}) } : {}),
-  }, verdict ? `verdict: ${verdict.action}${verdict.reasons.length ? ` (${verdict.reasons.join('; ')})` : ''}` : 'verdict: no scanning');
-
-  if (verdict?.tempfail) {
-    rt.metrics.messages.inc({ outcome: 'tempfail', reason: 'scanner', rule: '' });
-    rt.logger.warn({ ...base, code: 451, reason: verdict.tempfail }, 'message deferred: scanner unavailable');
-    throw replies.scannerTempfail();
-  }
-  // Backups keep the original, whatever happens to the message next.
-  for (const [name, rs] of groups) {
-    if (!rules(rs[0]!).backup) continue;
-    const b = await rt.backup.storeFrom(original, { qid: tx.qid, from: tx.mailFrom, to: rs.map((r) => r.address), client: state.client, rule: name, action: actionOf(rules(rs[0]!)), reasons: verdict?.reasons ?? [] });
-    rt.logger.info({ event: 'backup', qid: tx.qid, backupId: b.id, rule: name }, `original kept in the backup store: ${b.id}`);
-  }
-  const rejected = tx.recipients.filter((r) => actionOf(rules(r)) === 'Reject');
-  if (rejected.length === tx.recipients.length) {
-    const reply = replies.contentReject(verdict?.reasons.join('; ') ?? 'rejected');
-    rt.metrics.messages.inc({ outcome: 'rejected', reason: 'policy', rule: [...groups.keys()].join(',') });
-    rt.logger.info({ ...base, code: 554, reply: reply.message }, 'message refused by policy');
-    throw reply;
-  }
-  let first = true;
-  try {
-    for (const [name, rs] of groups) {
-      const action = actionOf(rules(rs[0]!));
-      if (action === 'Delete' || action === 'Reject') continue;
-      const scanned = rules(rs[0]!).mode === 'Scan' ? verdict : undefined;
-      const edit = {
-        prepend: `${scanned?.authHeaders ?? ''}${infoHeaders(rt, name, action, scanned)}`,
-        subjectTag: scanned?.tagSubject ? cfg.protection.antispam.subjectTag : undefined,
-        removeParts: action === 'DeleteAttachment' ? scanned?.removeParts : undefined,
-        notice: 'An attachment was removed by the mail gateway because it violated the mail policy.',
-      };
-      const id = first ? tx.qid : newQueueId();
-      first = false;
-      // The message as delivered is written from the incoming file through the edits into the spool, as a stream.
-      await rt.injector.inject(id, (w) => writeEdited(original, edit, w, memory), envelopeOf(session, tx, state.client, id, rs, hops));
-      if (id !== tx.qid) rt.logger.info({ event: 'split', qid: tx.qid, splitQid: id, rule: name, to: rs.map((r) => r.address) }, 'recipients with another outcome queued separately');
-    }
-  } catch (err) {
-    throw fail(err);
-  }
-  if (rejected.length > 0 && cfg.protection.ndrAfterSession) {
-    const env = { ...envelopeOf(session, tx, state.client, tx.qid, tx.recipients, hops), size: original.size, crc: 0 };
-    // A DSN returns at most FULL_RETURN_LIMIT bytes whole, else the headers: that much is read.
-    await rt.queue.bounce(env, await original.read(0, FULL_RETURN_LIMIT + 1), rejected.map((r) => ({
-      address: r.address, orcpt: r.dsn?.orcpt,
-      state: { status: 'failed' as const, statusCode: '5.7.1', diagnostic: `Message refused by policy: ${verdict?.reasons.join('; ') ?? ''}` },
-    })));
-  }
-  for (const [name, rs] of groups) {
-    const action = actionOf(rules(rs[0]!));
-    rt.metrics.messages.inc({ outcome: action === 'Delete' ? 'deleted' : action === 'Reject' ? 'rejected' : 'accepted', reason: action === 'Skip' ? '' : (verdict?.reasons[0]?.split(':')[0] ?? 'rule'), rule: name });
-  }
+  }, (n, fn) => rt.memory.run(n, fn)), cfg.protection, cfg.authentication) : undefined;
+  const reply = await applyVerdict(rt, {
+    qid: tx.qid, mailFrom: tx.mailFrom, client: state.client, recipients: tx.recipients, original,
+    envelope: (id, rcptTo) => envelopeOf(session, tx, state.client, id, rcptTo, hops), log: base, spoolFailed: fail,
+  }, verdict);
   state.messagesAccepted++;
   state.transaction = undefined;
-  rt.logger.info({ ...base, code: 250, rcpts: tx.recipients.length, deleted: tx.recipients.filter((r) => actionOf(rules(r)) === 'Delete').map((r) => r.address), rejected: rejected.map((r) => r.address) }, 'message accepted');
-  return replies.queued(tx.qid);
+  return reply;
 }
 

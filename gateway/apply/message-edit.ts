@@ -5,7 +5,7 @@
  * Authentication-Results and X-Mailgw-* fields are already gone: the
  * normalizer removed them on the way in (inject/message-normalize.ts).
  */
-import type { MimePart } from './mime-parts.ts';
+import type { MimePart } from '../mime/mime-parts.ts';
 import type { MessageSource } from '../spool/incoming.ts';
 
 export interface Edit {
