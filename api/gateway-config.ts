@@ -5,6 +5,7 @@
  * integration presets applied. The gateway never re-derives a default.
  */
 import { z } from 'zod';
+import { renderedRule } from './rule.ts';
 import { ACTIONS, FILE_TYPES, INTEGRATIONS, MESSAGE_ACTIONS, RULE_MODES, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
 
 const ms = z.number().int().min(0);
@@ -94,7 +95,7 @@ export const gatewayConfig = z.strictObject({
     infoHeaders: z.boolean(),
     ndrAfterSession: z.boolean(),
   }),
-  rules: z.array(z.strictObject({ name: z.string(), senders: z.array(z.string()), recipients: z.array(z.string()), mode: z.enum(RULE_MODES), backup: z.boolean() })),
+  rules: z.array(renderedRule),
   defaultRule: z.strictObject({ mode: z.enum(RULE_MODES), backup: z.boolean() }),
   backup: z.strictObject({ maxSize: count, retentionMs: ms }),
 });

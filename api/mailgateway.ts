@@ -8,6 +8,9 @@
  * so an explicit field always wins.
  */
 import { z } from 'zod';
+import { ACTIONS, MESSAGE_ACTIONS, RULE_MODES, ruleSpec } from './rule.ts';
+
+export { ACTIONS, MESSAGE_ACTIONS, RULE_MODES } from './rule.ts';
 import { cidr, duration, metadata, nextHop, objectName, port, size, toALabel } from './fields.ts';
 import { mailGatewayStatus } from './status.ts';
 
@@ -16,10 +19,7 @@ export const TLS_MODES = ['None', 'Attempt', 'Require'] as const;
 export const CLIENT_CERT_MODES = ['None', 'Request', 'Require'] as const;
 export const VERIFICATION_MODES = ['DoNotReject', 'RejectUnverified'] as const;
 /** KSMG actions; precedence when modules disagree: Delete > Reject > DeleteAttachment > Skip. */
-export const ACTIONS = ['Skip', 'Reject', 'Delete', 'DeleteAttachment'] as const;
-export const MESSAGE_ACTIONS = ['Skip', 'Reject', 'Delete'] as const;
 export const SERVICE_TYPES = ['ClusterIP', 'LoadBalancer', 'NodePort'] as const;
-export const RULE_MODES = ['Scan', 'Skip', 'Reject', 'Delete'] as const;
 /** True types the content filter recognises by magic bytes. */
 export const FILE_TYPES = ['executable', 'script', 'archive', 'office-macro', 'pdf', 'image'] as const;
 export const DEFAULT_IMAGE = 'mailgw/mailgw:0.1.0';
@@ -189,15 +189,7 @@ export const mailGatewaySpec = z.strictObject({
     .prefault({})
     .describe('Protection modules and their actions (Skip, Reject, Delete, DeleteAttachment).'),
   rules: z
-    .array(z.strictObject({
-      name: z.string().min(1).max(63).regex(/^[A-Za-z0-9][-A-Za-z0-9_.]*$/, 'letters, digits, - _ .').describe('Rule name, shown in logs and headers.'),
-      senders: z.array(z.string().min(1).max(320)).max(256).default([])
-        .describe('Sender patterns: an address, a mask with * and ?, /regex/, or an IP address or CIDR of the client. Empty: any sender.'),
-      recipients: z.array(z.string().min(1).max(320)).max(256).default([])
-        .describe('Recipient patterns: an address, a mask with * and ?, or /regex/. Empty: any recipient.'),
-      mode: z.enum(RULE_MODES).default('Scan').describe('Scan (use the modules), Skip (no scanning), Reject (refuse without scanning), Delete (accept and discard).'),
-      backup: z.boolean().default(false).describe('Keep the original message in the backup store.'),
-    }))
+    .array(ruleSpec)
     .max(256)
     .default([])
     .describe('Rules, evaluated top-down: the first whose sender and recipient match wins; else defaultRule.'),

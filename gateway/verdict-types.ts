@@ -8,8 +8,16 @@ import type { MimePart } from './mime/mime-parts.ts';
 
 export type Action = 'Skip' | 'Reject' | 'Delete' | 'DeleteAttachment';
 
+/** What a module found, for notifications and subject tags (api/rule.ts NOTIFY_WHEN). */
+export type Finding = 'Virus' | 'Spam' | 'ProbableSpam' | 'Content' | 'Authentication';
+
 export interface Verdict {
   action: Action;
+  findings: Finding[];
+  /** The virus name, when anti-virus found one. */
+  virus?: string | undefined;
+  /** Attachment names that the findings concern (infected or matched parts). */
+  files: string[];
   /** A scanner failed and policy says tempfail: answer 451 4.7.1. */
   tempfail?: string | undefined;
   tagSubject: boolean;

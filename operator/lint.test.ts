@@ -42,3 +42,35 @@ describe('lint: loops, modules, networks', () => {
     assert.match(f[0]!.message, /means 10\.0\.0\.0\/8/);
   });
 });
+
+describe('rule lints (issue 15)', () => {
+  const gw = (integration: string, rules: unknown[], authentication: Record<string, unknown> = {}) => mailGateway.parse({
+    apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' },
+    spec: { integration, relayHost: { host: 'edge.corp.test' }, protection: { antivirus: { enabled: true } }, authentication, rules },
+  });
+  const codes = (g: ReturnType<typeof gw>) => lint([g], [], []).filter((f) => /^MGW11[01]$|^MGW109$/.test(f.code)).map((f) => `${f.code} ${f.field}`);
+
+  it('MGW109: a sender notice where senders cannot be authenticated', () => {
+    const notify = { actions: { notify: [{ to: 'Sender' }, { to: 'Admin', address: 'sec@corp.test' }] } };
+    assert.deepEqual(codes(gw('BehindEdgeGatewayNoRecipientVerification', [{ name: 'r', ...notify }])), ['MGW109 spec.rules[0].actions.notify[0].to']);
+    assert.deepEqual(codes(gw('Direct', [{ name: 'r', ...notify }], { spf: false, dmarc: false })), ['MGW109 spec.rules[0].actions.notify[0].to']);
+    assert.deepEqual(codes(gw('Direct', [{ name: 'r', ...notify }])), []);
+  });
+
+  it('MGW110: settings and actions a mode never uses', () => {
+    assert.deepEqual(codes(gw('Direct', [
+      { name: 'a', mode: 'Skip', protection: { antivirus: { enabled: true } } },
+      { name: 'b', mode: 'Delete', actions: { bcc: ['archive@corp.test'] } },
+      { name: 'c', mode: 'Scan', protection: { antivirus: { enabled: true } }, actions: { bcc: ['archive@corp.test'] } },
+    ])), ['MGW110 spec.rules[0].protection', 'MGW110 spec.rules[1].actions']);
+  });
+
+  it('MGW111: authentication matched with every check off', () => {
+    assert.deepEqual(codes(gw('Direct', [{ name: 'a', match: { authentication: { spf: 'Fail' } } }], { spf: false, dkim: false, dmarc: false })), ['MGW111 spec.rules[0].match.authentication']);
+  });
+
+  it('the seed scheme: a per-rule Reject is backscatter too (MGW103)', () => {
+    const f = lint([gw('BehindEdgeGatewayNoRecipientVerification', [{ name: 'a', protection: { antivirus: { actions: { infected: 'Reject' } } } }])], [], []);
+    assert.ok(f.some((x) => x.code === 'MGW103' && x.field === 'spec.rules[0].protection.antivirus.actions.infected'));
+  });
+});

@@ -41,7 +41,13 @@ function lintGateway(gw: MailGateway): Finding[] {
       ['spec.protection.antispam.actions.probableSpam', s.protection.antispam.actions.probableSpam],
       ['spec.protection.contentFilter.action', s.protection.contentFilter.action],
     ];
-    s.rules.forEach((r, i) => rejects.push([`spec.rules[${i}].mode`, r.mode]));
+    s.rules.forEach((r, i) => {
+      rejects.push([`spec.rules[${i}].mode`, r.mode]);
+      rejects.push([`spec.rules[${i}].authentication.action`, r.authentication?.action]);
+      rejects.push([`spec.rules[${i}].protection.antivirus.actions.infected`, r.protection?.antivirus?.actions?.infected]);
+      rejects.push([`spec.rules[${i}].protection.antispam.actions.spam`, r.protection?.antispam?.actions?.spam]);
+      rejects.push([`spec.rules[${i}].protection.contentFilter.action`, r.protection?.contentFilter?.action]);
+    });
     rejects.push(['spec.defaultRule.mode', s.defaultRule.mode]);
     for (const [field, action] of rejects) {
       if (action === 'Reject') add('MGW103', 'Warning', field, 'A reject makes the edge gateway send NDRs (backscatter): use Delete (KSMG step 5).');
@@ -61,6 +67,23 @@ function lintGateway(gw: MailGateway): Finding[] {
   if (s.integration !== 'Direct' && !s.protection.antivirus.enabled) {
     add('MGW108', 'Warning', 'spec.protection.antivirus.enabled', 'Behind an edge gateway the gateway is where mail is scanned, but anti-virus is off: enable it with a clamd address (KSMG keeps its modules on in this scheme).');
   }
+  const authChecks = s.integration === SEED ? s.authentication.dkim : s.authentication.spf !== false || s.authentication.dmarc !== false || s.authentication.dkim;
+  s.rules.forEach((r, i) => {
+    const at = `spec.rules[${i}]`;
+    (r.actions?.notify ?? []).forEach((n, j) => {
+      if (n.to !== 'Sender') return;
+      if (s.integration === SEED) add('MGW109', 'Warning', `${at}.actions.notify[${j}].to`, 'Behind an edge gateway without recipient verification the sender cannot be authenticated (SPF and DMARC judge the edge): notices would go to forged senders (backscatter). Notify Recipients or Admin.');
+      else if (s.authentication.spf === false && s.authentication.dmarc === false) add('MGW109', 'Warning', `${at}.actions.notify[${j}].to`, 'SPF and DMARC are off, so a forged sender cannot be told apart: notices to the sender may be backscatter. Turn SPF/DMARC on, or notify Recipients or Admin.');
+    });
+    if (r.mode !== 'Scan' && (r.protection || r.authentication)) add('MGW110', 'Warning', `${at}.protection`, `Mode ${r.mode} does not scan: the rule's protection and authentication settings never apply.`);
+    const a = r.actions;
+    if ((r.mode === 'Delete' || r.mode === 'Reject') && a && (a.disclaimer || a.bcc.length > 0 || a.headers || a.subjectTags)) {
+      add('MGW110', 'Warning', `${at}.actions`, `Mode ${r.mode} delivers nothing: the disclaimer, BCC, header edits and subject tags never apply.`);
+    }
+    if ((r.authentication?.enabled || r.match?.authentication) && !authChecks) {
+      add('MGW111', 'Warning', r.match?.authentication ? `${at}.match.authentication` : `${at}.authentication.enabled`, 'No sender authentication check is on (spec.authentication): every result is None.');
+    }
+  });
   if (s.integration !== 'Direct' && !s.relayHost) add('MGW105', 'Warning', 'spec.relayHost', 'Behind an edge gateway all outbound mail should go to the edge: set relayHost to it (KSMG step 2).');
   if (s.integration === 'Direct' && s.recipientVerification.mode === 'DoNotReject') add('MGW106', 'Warning', 'spec.recipientVerification.mode', 'As the MX, accepting unknown recipients means bouncing them later (backscatter): use RejectUnverified.');
   return out;

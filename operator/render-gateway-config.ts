@@ -142,7 +142,12 @@ export function renderGatewayConfig(
       infoHeaders: pr.infoHeaders,
       ndrAfterSession: pr.ndrAfterSession,
     },
-    rules: spec.rules,
+    rules: spec.rules.map((r) => (r.match?.size ? {
+      ...r, match: { ...r.match, size: {
+        ...(r.match.size.atLeast !== undefined ? { atLeast: parseSize(r.match.size.atLeast)! } : {}),
+        ...(r.match.size.below !== undefined ? { below: parseSize(r.match.size.below)! } : {}),
+      } },
+    } : { ...r, match: r.match ? { ...r.match, size: undefined } : undefined })),
     defaultRule: spec.defaultRule,
     backup: { maxSize: parseSize(spec.backup.maxSize)!, retentionMs: ms(spec.backup.retention) },
   };

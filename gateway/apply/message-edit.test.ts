@@ -18,3 +18,8 @@ it('the subject tag goes in front of the (folded) Subject, or makes one when the
 it('a header section without its empty line (cut at the cap) gets none added', () => {
   assert.equal(editHeader(Buffer.from('From: a@origin.test\r\n'), { prepend: 'X-A: 1\r\n' }).toString('latin1'), 'X-A: 1\r\nFrom: a@origin.test\r\n');
 });
+
+it('removes header fields by name, never our own Received first', () => {
+  const out = editHeader(head, { prepend: 'X-New: 1\r\n', removeHeaders: ['SUBJECT', 'received'] }).toString('latin1');
+  assert.equal(out, 'Received: from x (x [192.0.2.1])\r\n\tby gw;\r\n Wed, 2 Dec 2026 07:05:09 +0000\r\nX-New: 1\r\nFrom: a@origin.test\r\n\r\n');
+});

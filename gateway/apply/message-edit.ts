@@ -12,6 +12,8 @@ export interface Edit {
   /** Complete header lines (with CRLF) to put on top. */
   prepend: string;
   subjectTag?: string | undefined;
+  /** Header fields removed (case-insensitive names); our own Received stays. */
+  removeHeaders?: readonly string[] | undefined;
   removeParts?: MimePart[] | undefined;
   notice?: string | undefined;
 }
@@ -20,7 +22,9 @@ export interface Edit {
 export function editHeader(head: Buffer, e: Edit): Buffer {
   const end = head.indexOf('\r\n\r\n');
   const text = head.toString('latin1', 0, end < 0 ? head.length : end + 2);
-  const fields = text.split(/\r\n(?![ \t])/).filter((f) => f.length > 0);
+  const removed = new Set((e.removeHeaders ?? []).map((n) => n.toLowerCase()));
+  const nameOf = (f: string) => f.slice(0, Math.max(0, f.indexOf(':'))).trim().toLowerCase();
+  const fields = text.split(/\r\n(?![ \t])/).filter((f, i) => f.length > 0 && (i === 0 && /^received:/i.test(f) ? true : !removed.has(nameOf(f))));
   const kept = fields.map((f) => (e.subjectTag && /^subject:/i.test(f) ? f.replace(/^(subject:[ \t]*)/i, `$1${e.subjectTag} `) : f));
   if (e.subjectTag && !fields.some((f) => /^subject:/i.test(f))) kept.push(`Subject: ${e.subjectTag}`);
   // Our trace header (Received) stays first; the new headers go right after it.

@@ -1,31 +1,41 @@
 /**
- * Verdict application, the stage between receive (smtpd/) and the injector:
- * the message is in its incoming file and the verdict is decided
- * (protection/); here it is carried out per rule group, in this order:
+ * Verdict application, the stage between decide (protection/) and the
+ * injector: the message is in its incoming file and each rule group has its
+ * verdict (protection/judge.ts); here they are carried out, in this order:
  *
  * 1. a scanner failure with policy Tempfail → 451 4.7.1, nothing kept;
  * 2. rules with `backup` keep the original in the backup store;
- * 3. every recipient's action Reject → 554 5.7.1, nothing queued;
+ * 3. every recipient's action Reject → 554 5.7.1, nothing queued (notices
+ *    to recipients and admins are still sent; the sender has the 5xx);
  * 4. each group to be delivered (Skip, Scan passed, DeleteAttachment) is
- *    written through the message edits (verdict headers, subject tag,
- *    Authentication-Results, attachments removed) into its own queue entry —
- *    the first keeps the session's queue id, the others get new ones;
- *    Delete and Reject groups are not queued;
- * 5. recipients rejected after the session (some, not all) get an NDR
+ *    written from the incoming file into its own queue entry — the first
+ *    keeps the session's queue id — through, in order: attachments removed,
+ *    the disclaimer (disclaimer.ts), header edits (remove and set, then the
+ *    rule's added fields, Authentication-Results and X-Mailgw-* verdict
+ *    headers), subject tags per finding; the rule's BCC addresses are more
+ *    recipients of that same entry (one commit: the copy exists exactly when
+ *    the delivered message does). Delete and Reject groups are not queued;
+ * 5. notifications of each group's rule (rule-notify.ts), after the
+ *    message is committed;
+ * 6. recipients rejected after the session (some, not all) get an NDR
  *    (protection.ndrAfterSession), through the bounce stage.
  *
  * applyVerdict resolves to the 250 reply text, or throws the SMTP reply.
  */
+import libmime from 'libmime';
 import type { GatewayConfig } from '../../api/index.ts';
-import { queueBounce } from '../bounce/bounce-queue.ts';
+import { queueBounce, type BounceContext } from '../bounce/bounce-queue.ts';
 import { FULL_RETURN_LIMIT } from '../bounce/dsn-build.ts';
-import type { NewEnvelope } from '../inject/envelope-build.ts';
-import { writeEdited } from './message-edit.ts';
-import type { Verdict } from '../verdict-types.ts';
+import { recipientOf, type NewEnvelope } from '../inject/envelope-build.ts';
+import { writeEdited, type Edit } from './message-edit.ts';
+import { disclaimerWriter } from './disclaimer.ts';
+import { notifyRule, subjectOf, templateVars } from './rule-notify.ts';
+import type { Finding, Verdict } from '../verdict-types.ts';
 import { scanningEnabled } from '../verdict-types.ts';
 import { newQueueId } from '../queue-id.ts';
 import type { Runtime } from '../runtime.ts';
 import { replies } from '../smtp-replies.ts';
+import { oneLine, renderTemplate } from '../template.ts';
 import type { MessageSource } from '../spool/incoming.ts';
 import type { EnvelopeRecipient } from '../spool/spool-types.ts';
 
@@ -43,6 +53,8 @@ export interface ReceivedMessage {
   log: Record<string, unknown>;
   /** The reply (and log line) for a queue entry that could not be written. */
   spoolFailed: (err: unknown) => Error;
+  /** The sender failed SPF or DMARC, or the message scored as (probable) spam: never notified (no backscatter). */
+  senderSuspect: boolean;
 }
 
 const DEFAULT_RULE = { name: 'default', mode: 'Scan' as const, backup: false };
@@ -50,7 +62,7 @@ export const ruleOf = (r: EnvelopeRecipient) => r.rule ?? DEFAULT_RULE;
 
 /** X-Mailgw-* headers: only when the gateway has something to say (scanning configured), so plain relaying adds nothing but Received. */
 export function infoHeaders(cfg: GatewayConfig, rule: string, action: string, v: Verdict | undefined): string {
-  if (!cfg.protection.infoHeaders || !scanningEnabled(cfg)) return '';
+  if (!cfg.protection.infoHeaders || (!v && !scanningEnabled(cfg))) return '';
   return [`X-Mailgw-Rule: ${rule}`, `X-Mailgw-Action: ${action}`,
     ...(v ? [`X-Mailgw-AntiVirus: ${v.status.antivirus}`, `X-Mailgw-AntiSpam-Status: ${v.status.antispam}`, ...(v.status.content !== 'off' ? [`X-Mailgw-Content: ${v.status.content}`] : [])] : [])]
     .map((l) => `${l}\r\n`).join('');
@@ -63,68 +75,126 @@ export function groupByRule(recipients: readonly EnvelopeRecipient[]): Map<strin
   return groups;
 }
 
-export async function applyVerdict(rt: Runtime, m: ReceivedMessage, verdict: Verdict | undefined): Promise<string> {
+type Rule = GatewayConfig['rules'][number];
+
+/** Header text as sent: an RFC 2047 encoded-word when it is not ASCII. */
+function headerText(text: string): string {
+  return /[^\x20-\x7e\t]/.test(text) ? libmime.encodeWord(text, 'Q', 52) : text;
+}
+
+/** Subject tags for what was found, in a fixed order: the rule's template, else (spam) the gateway's subjectTag. */
+export function subjectTags(cfg: GatewayConfig, rule: Rule | undefined, v: Verdict | undefined, vars: Record<string, string>): string | undefined {
+  if (!v) return undefined;
+  const t = rule?.actions?.subjectTags;
+  const spamTag = cfg.protection.antispam.subjectTag || undefined;
+  const byFinding: Record<Finding, string | undefined> = {
+    Virus: t?.virus, Spam: t?.spam ?? spamTag, ProbableSpam: t?.probableSpam ?? spamTag, Content: t?.content, Authentication: t?.authentication,
+  };
+  const tags = [...new Set(v.findings.map((f) => byFinding[f]).filter((x): x is string => Boolean(x)).map((x) => oneLine(renderTemplate(x, vars), 200)))];
+  return tags.length > 0 ? tags.map(headerText).join(' ') : undefined;
+}
+
+export async function applyVerdict(rt: Runtime, m: ReceivedMessage, verdicts: Map<string, Verdict>): Promise<string> {
   const cfg = rt.config;
   const groups = groupByRule(m.recipients);
-  const actionOf = (rule: { mode: string }) => (rule.mode === 'Delete' ? 'Delete' : rule.mode === 'Skip' ? 'Skip' : verdict?.action ?? 'Skip');
+  const verdictOf = (name: string) => verdicts.get(name);
+  const actionOf = (name: string, mode: string) => (mode === 'Delete' ? 'Delete' : mode === 'Skip' ? 'Skip' : mode === 'Reject' ? 'Reject' : verdictOf(name)?.action ?? 'Skip');
+  const groupAction = (name: string) => actionOf(name, ruleOf(groups.get(name)![0]!).mode);
+  const reasonsOf = (name: string) => verdictOf(name)?.reasons ?? (ruleOf(groups.get(name)![0]!).mode === 'Reject' ? [`rule ${name}`] : []);
   const memory = <T>(n: number, fn: () => Promise<T>) => rt.memory.run(n, fn);
+  const allVerdicts = [...verdicts.values()];
   rt.logger.info({
     event: 'verdict', qid: m.qid, from: m.mailFrom, client: m.client,
-    rules: [...groups].map(([name, rs]) => ({ rule: name, mode: ruleOf(rs[0]!).mode, action: actionOf(ruleOf(rs[0]!)), to: rs.map((r) => r.address) })),
-    ...(verdict ? { status: verdict.status, action: verdict.action, reasons: verdict.reasons, tempfail: verdict.tempfail, ...(verdict.spamSymbols.length ? { symbols: verdict.spamSymbols } : {}) } : {}),
-  }, verdict ? `verdict: ${verdict.action}${verdict.reasons.length ? ` (${verdict.reasons.join('; ')})` : ''}` : 'verdict: no scanning');
+    rules: [...groups].map(([name, rs]) => ({
+      rule: name, mode: ruleOf(rs[0]!).mode, action: groupAction(name), to: rs.map((r) => r.address),
+      ...(verdictOf(name) ? { status: verdictOf(name)!.status, reasons: verdictOf(name)!.reasons } : {}),
+    })),
+    ...(allVerdicts.length === 1 ? { status: allVerdicts[0]!.status, action: allVerdicts[0]!.action, reasons: allVerdicts[0]!.reasons, tempfail: allVerdicts[0]!.tempfail, ...(allVerdicts[0]!.spamSymbols.length ? { symbols: allVerdicts[0]!.spamSymbols } : {}) } : {}),
+  }, allVerdicts.length > 0 ? `verdict: ${[...groups.keys()].map((n) => `${n} ${groupAction(n)}`).join(', ')}${allVerdicts.some((v) => v.reasons.length) ? ` (${[...new Set(allVerdicts.flatMap((v) => v.reasons))].join('; ')})` : ''}` : 'verdict: no scanning');
 
-  if (verdict?.tempfail) {
+  const tempfail = allVerdicts.find((v) => v.tempfail)?.tempfail;
+  if (tempfail) {
     rt.metrics.messages.inc({ outcome: 'tempfail', reason: 'scanner', rule: '' });
-    rt.logger.warn({ ...m.log, code: 451, reason: verdict.tempfail }, 'message deferred: scanner unavailable');
+    rt.logger.warn({ ...m.log, code: 451, reason: tempfail }, 'message deferred: scanner unavailable');
     throw replies.scannerTempfail();
   }
   // Backups keep the original, whatever happens to the message next.
   for (const [name, rs] of groups) {
     if (!ruleOf(rs[0]!).backup) continue;
-    const b = await rt.backup.storeFrom(m.original, { qid: m.qid, from: m.mailFrom, to: rs.map((r) => r.address), client: m.client, rule: name, action: actionOf(ruleOf(rs[0]!)), reasons: verdict?.reasons ?? [] });
+    const b = await rt.backup.storeFrom(m.original, { qid: m.qid, from: m.mailFrom, to: rs.map((r) => r.address), client: m.client, rule: name, action: groupAction(name), reasons: reasonsOf(name) });
     rt.logger.info({ event: 'backup', qid: m.qid, backupId: b.id, rule: name }, `original kept in the backup store: ${b.id}`);
   }
-  const rejected = m.recipients.filter((r) => actionOf(ruleOf(r)) === 'Reject');
+  const bounceCtx: BounceContext = { injector: rt.injector, hostname: cfg.hostname, domains: rt.domains, logger: rt.logger, metrics: rt.metrics, now: Date.now };
+  const subject = await subjectOf(m.original);
+  const notices = async (inSession: boolean) => {
+    for (const [name, rs] of groups) {
+      const rule = rt.rules.get(name);
+      if (!rule?.actions?.notify.length) continue;
+      await notifyRule(bounceCtx, rule, {
+        action: groupAction(name), verdict: verdictOf(name), qid: m.qid, sender: m.mailFrom, recipients: rs.map((r) => r.address), subject,
+        senderSuspect: m.senderSuspect, senderGotReply: inSession,
+      });
+    }
+  };
+  const rejected = m.recipients.filter((r) => groupAction(ruleOf(r).name) === 'Reject');
   if (rejected.length === m.recipients.length) {
-    const reply = replies.contentReject(verdict?.reasons.join('; ') ?? 'rejected');
+    const reasons = [...groups.keys()].flatMap(reasonsOf);
+    const reply = replies.contentReject(reasons.join('; ') || 'rejected');
+    await notices(true);
     rt.metrics.messages.inc({ outcome: 'rejected', reason: 'policy', rule: [...groups.keys()].join(',') });
     rt.logger.info({ ...m.log, code: 554, reply: reply.message }, 'message refused by policy');
     throw reply;
   }
   let first = true;
   try {
-  for (const [name, rs] of groups) {
-    const action = actionOf(ruleOf(rs[0]!));
-    if (action === 'Delete' || action === 'Reject') continue;
-    const scanned = ruleOf(rs[0]!).mode === 'Scan' ? verdict : undefined;
-    const edit = {
-      prepend: `${scanned?.authHeaders ?? ''}${infoHeaders(cfg, name, action, scanned)}`,
-      subjectTag: scanned?.tagSubject ? cfg.protection.antispam.subjectTag : undefined,
-      removeParts: action === 'DeleteAttachment' ? scanned?.removeParts : undefined,
-      notice: 'An attachment was removed by the mail gateway because it violated the mail policy.',
-    };
-    const id = first ? m.qid : newQueueId();
-    first = false;
-    // The message as delivered is written from the incoming file through the edits into the spool, as a stream.
-    await rt.injector.inject(id, (w) => writeEdited(m.original, edit, w, memory), m.envelope(id, rs));
-    if (id !== m.qid) rt.logger.info({ event: 'split', qid: m.qid, splitQid: id, rule: name, to: rs.map((r) => r.address) }, 'recipients with another outcome queued separately');
-  }
+    for (const [name, rs] of groups) {
+      const action = groupAction(name);
+      if (action === 'Delete' || action === 'Reject') continue;
+      const rule = rt.rules.get(name);
+      const scanned = ruleOf(rs[0]!).mode === 'Scan' ? verdictOf(name) : undefined;
+      const vars = templateVars(cfg.hostname, name, action, scanned, m.qid, m.mailFrom, rs.map((r) => r.address), subject);
+      const h = rule?.actions?.headers;
+      const ruleHeaders = [...(h?.set ?? []), ...(h?.add ?? [])].map((f) => `${f.name}: ${headerText(oneLine(renderTemplate(f.value, vars)))}\r\n`).join('');
+      const edit: Edit = {
+        prepend: `${ruleHeaders}${scanned?.authHeaders ?? ''}${infoHeaders(cfg, name, action, scanned)}`,
+        subjectTag: subjectTags(cfg, rule, scanned, vars),
+        removeHeaders: [...(h?.remove ?? []), ...(h?.set ?? []).map((f) => f.name)],
+        removeParts: action === 'DeleteAttachment' ? scanned?.removeParts : undefined,
+        notice: 'An attachment was removed by the mail gateway because it violated the mail policy.',
+      };
+      const id = first ? m.qid : newQueueId();
+      first = false;
+      // BCC copies are recipients of the same entry: committed together with the message, or not at all.
+      const have = new Set(rs.map((r) => r.address.toLowerCase()));
+      const bcc = (rule?.actions?.bcc ?? []).filter((a) => !have.has(a.toLowerCase()) && have.add(a.toLowerCase())).map((a) => recipientOf(a, rt.domains));
+      const disclaimer = rule?.actions?.disclaimer;
+      // The message as delivered is written from the incoming file through the edits into the spool, as a stream.
+      await rt.injector.inject(id, async (w) => {
+        if (!disclaimer) return writeEdited(m.original, edit, w, memory);
+        const d = disclaimerWriter({ text: renderTemplate(disclaimer.text, vars), html: disclaimer.html !== undefined ? renderTemplate(disclaimer.html, vars) : undefined }, w);
+        await writeEdited(m.original, edit, d.write, memory);
+        await d.end();
+        if (!d.added) rt.logger.info({ event: 'disclaimer-skipped', qid: id, rule: name }, 'no disclaimer: the message is signed or encrypted, or has no text body');
+      }, m.envelope(id, [...rs, ...bcc]));
+      if (bcc.length > 0) rt.logger.info({ event: 'bcc', qid: id, rule: name, to: bcc.map((r) => r.address) }, 'copy for the rule\'s BCC addresses');
+      if (id !== m.qid) rt.logger.info({ event: 'split', qid: m.qid, splitQid: id, rule: name, to: rs.map((r) => r.address) }, 'recipients with another outcome queued separately');
+    }
   } catch (err) {
     throw m.spoolFailed(err);
   }
+  await notices(false);
   if (rejected.length > 0 && cfg.protection.ndrAfterSession) {
     const env = { ...m.envelope(m.qid, m.recipients), size: m.original.size, crc: 0 };
     // A DSN returns at most FULL_RETURN_LIMIT bytes whole, else the headers: that much is read.
-    await queueBounce({ injector: rt.injector, hostname: cfg.hostname, domains: rt.domains, logger: rt.logger, metrics: rt.metrics, now: Date.now }, env, await m.original.read(0, FULL_RETURN_LIMIT + 1), rejected.map((r) => ({
+    await queueBounce(bounceCtx, env, await m.original.read(0, FULL_RETURN_LIMIT + 1), rejected.map((r) => ({
       address: r.address, orcpt: r.dsn?.orcpt,
-      state: { status: 'failed' as const, statusCode: '5.7.1', diagnostic: `Message refused by policy: ${verdict?.reasons.join('; ') ?? ''}` },
+      state: { status: 'failed' as const, statusCode: '5.7.1', diagnostic: `Message refused by policy: ${reasonsOf(ruleOf(r).name).join('; ')}` },
     })));
   }
-  for (const [name, rs] of groups) {
-    const action = actionOf(ruleOf(rs[0]!));
-    rt.metrics.messages.inc({ outcome: action === 'Delete' ? 'deleted' : action === 'Reject' ? 'rejected' : 'accepted', reason: action === 'Skip' ? '' : (verdict?.reasons[0]?.split(':')[0] ?? 'rule'), rule: name });
+  for (const [name] of groups) {
+    const action = groupAction(name);
+    rt.metrics.messages.inc({ outcome: action === 'Delete' ? 'deleted' : action === 'Reject' ? 'rejected' : 'accepted', reason: action === 'Skip' ? '' : (reasonsOf(name)[0]?.split(':')[0] ?? 'rule'), rule: name });
   }
-  rt.logger.info({ ...m.log, code: 250, rcpts: m.recipients.length, deleted: m.recipients.filter((r) => actionOf(ruleOf(r)) === 'Delete').map((r) => r.address), rejected: rejected.map((r) => r.address) }, 'message accepted');
+  rt.logger.info({ ...m.log, code: 250, rcpts: m.recipients.length, deleted: m.recipients.filter((r) => groupAction(ruleOf(r).name) === 'Delete').map((r) => r.address), rejected: rejected.map((r) => r.address) }, 'message accepted');
   return replies.queued(m.qid);
 }

@@ -9,7 +9,8 @@
  */
 import yauzl from 'yauzl';
 import type { GatewayConfig } from '../../api/index.ts';
-import { detectType, maskToRegExp, type FileType } from './file-type.ts';
+import { detectType, type FileType } from './file-type.ts';
+import { compilePattern, type UserPattern } from '../../api/patterns.ts';
 import { decodePart, decodePartHead, leaves, PART_HEAD_BYTES, type MimePart } from '../mime/mime-parts.ts';
 import type { MessageSource } from '../spool/incoming.ts';
 
@@ -111,7 +112,7 @@ function readZip(data: Buffer, budget: Budget): Promise<ZipRead> {
   });
 }
 
-function nameFinding(name: string | undefined, masks: RegExp[], path: string): string[] {
+function nameFinding(name: string | undefined, masks: UserPattern[], path: string): string[] {
   const base = name?.split(/[\\/]/).pop();
   return base && masks.some((m) => m.test(base)) ? [`${path}: file name ${JSON.stringify(base)} matches a blocked mask`] : [];
 }
@@ -121,7 +122,7 @@ function nameFinding(name: string | undefined, masks: RegExp[], path: string): s
  * looked into (nested deeper than archiveDepth, damaged, encrypted) must not be a way past the filter: each is a
  * finding unless blockUnscannableArchives is off.
  */
-async function inspectArchive(data: Buffer, f: Filter, depth: number, budget: Budget, masks: RegExp[], path: string): Promise<{ reasons: string[]; macro: boolean }> {
+async function inspectArchive(data: Buffer, f: Filter, depth: number, budget: Budget, masks: UserPattern[], path: string): Promise<{ reasons: string[]; macro: boolean }> {
   const unscannable = (why: string) => ({ reasons: f.blockUnscannableArchives ? [`${path}: ${why}, not inspected`] : [], macro: false });
   if (depth >= f.archiveDepth) return unscannable(`archive nested deeper than archiveDepth (${f.archiveDepth})`);
   const read = await readZip(data, budget);
@@ -136,7 +137,7 @@ async function inspectArchive(data: Buffer, f: Filter, depth: number, budget: Bu
   return { reasons, macro: read.entries.some((e) => /(^|\/)vbaProject\.bin$/i.test(e.name)) };
 }
 
-async function inspect(name: string | undefined, data: Buffer, f: Filter, depth: number, budget: Budget, masks: RegExp[], path: string): Promise<string[]> {
+async function inspect(name: string | undefined, data: Buffer, f: Filter, depth: number, budget: Budget, masks: UserPattern[], path: string): Promise<string[]> {
   const reasons = nameFinding(name, masks, path);
   let type: FileType | undefined = detectType(data);
   // archiveDepth 0: archives are not opened at all.
@@ -158,7 +159,7 @@ async function inspect(name: string | undefined, data: Buffer, f: Filter, depth:
 export async function checkContent(message: MessageSource, root: MimePart, f: Filter, memory: PartMemory = unbounded): Promise<ContentResult> {
   const result: ContentResult = { matched: false, reasons: [], parts: [] };
   if (f.maxMessageSize !== undefined && message.size > f.maxMessageSize) result.reasons.push(`message size ${message.size} exceeds ${f.maxMessageSize}`);
-  const masks = f.fileNames.map(maskToRegExp);
+  const masks = f.fileNames.map(compilePattern);
   const budget: Budget = { bytes: f.archiveMaxBytes, entries: 10_000 };
   for (const part of leaves(root)) {
     if (part === root && !part.filename) continue; // a single-part message body

@@ -18,7 +18,3 @@ export function detectType(b: Buffer): FileType | undefined {
   if (starts(b, 0x89, 0x50, 0x4e, 0x47) || starts(b, 0xff, 0xd8, 0xff) || starts(b, 0x47, 0x49, 0x46, 0x38)) return 'image';
   return undefined;
 }
-
-export function maskToRegExp(mask: string): RegExp {
-  return new RegExp(`^${mask.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-}

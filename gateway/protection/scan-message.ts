@@ -5,7 +5,7 @@
  */
 import type { Resolver } from 'node:dns/promises';
 import type { GatewayConfig } from '../../api/index.ts';
-import { checkAuthentication } from './auth-check.ts';
+import { checkAuthentication, type AuthResult } from './auth-check.ts';
 import { scanWithClamd } from './clamd-client.ts';
 import { checkContent, type PartMemory } from './content-filter.ts';
 import { decodedPartSource, leaves, type MimePart } from '../mime/mime-parts.ts';
@@ -29,6 +29,8 @@ export interface ScanInput {
   sender: string;
   recipients: string[];
   qid: string;
+  /** Sender authentication already checked (for rules that match on its results): not run again. */
+  auth?: AuthResult | undefined;
 }
 
 export type ScanObserver = (scanner: 'clamd' | 'rspamd' | 'mailauth' | 'content', seconds: number, failed: boolean) => void;
@@ -45,7 +47,7 @@ export async function scanMessage(c: GatewayConfig, resolver: Resolver, s: ScanI
   const a = c.authentication;
   const root: MimePart = await scanMime(s.message);
   const [auth, av, spam, content] = await Promise.all([
-    authenticationApplies(c, s.trusted) ? timed('mailauth', observe, () => checkAuthentication(s.message, { ip: s.ip, helo: s.helo, sender: s.sender, hostname: c.hostname, resolver, config: a }), (r) => r.error !== undefined) : undefined,
+    s.auth ?? (authenticationApplies(c, s.trusted) ? timed('mailauth', observe, () => checkAuthentication(s.message, { ip: s.ip, helo: s.helo, sender: s.sender, hostname: c.hostname, resolver, config: a }), (r) => r.error !== undefined) : undefined),
     p.antivirus.enabled ? timed('clamd', observe, () => scanWithClamd(p.antivirus.clamd, s.message, { timeoutMs: p.antivirus.timeoutMs, maxScanSize: p.antivirus.maxScanSize }), (r) => r.status === 'error') : undefined,
     p.antispam.enabled ? timed('rspamd', observe, () => scanWithRspamd(p.antispam.rspamd, s.message, { ip: s.origin?.ip ?? s.ip, helo: s.origin?.helo ?? s.helo, from: s.sender, rcpts: s.recipients, qid: s.qid, hostname: c.hostname }, p.antispam.timeoutMs), (r) => r.status === 'error') : undefined,
     p.contentFilter.enabled ? timed('content', observe, () => checkContent(s.message, root, p.contentFilter, memory), () => false) : undefined,

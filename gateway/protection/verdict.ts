@@ -9,9 +9,9 @@ import type { AvResult } from './clamd-client.ts';
 import type { ContentResult } from './content-filter.ts';
 import type { MimePart } from '../mime/mime-parts.ts';
 import type { SpamResult } from './rspamd-client.ts';
-import type { Action, Verdict } from '../verdict-types.ts';
+import type { Action, Finding, Verdict } from '../verdict-types.ts';
 
-export type { Action, Verdict } from '../verdict-types.ts';
+export type { Action, Finding, Verdict } from '../verdict-types.ts';
 
 const RANK: Record<Action, number> = { Skip: 0, DeleteAttachment: 1, Reject: 2, Delete: 3 };
 
@@ -28,12 +28,19 @@ export interface ScanReport {
   content?: ContentResult | undefined;
 }
 
-export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: GatewayConfig['authentication']): Verdict {
+/**
+ * `auth.enabled` false (a rule that does not count authentication): its
+ * violations decide nothing, though the results are still reported.
+ */
+export function decide(report: ScanReport, p: GatewayConfig['protection'], auth: Pick<GatewayConfig['authentication'], 'action'> & { enabled?: boolean }): Verdict {
   const actions: Action[] = [];
+  const findings: Finding[] = [];
   const reasons: string[] = [];
   const remove: MimePart[] = [];
   let tempfail: string | undefined;
   let tagSubject = false;
+  // The scan ran once for every rule group (rule-settings.ts, scanConfigFor): take only this rule's modules.
+  const r: ScanReport = { ...report, av: p.antivirus.enabled ? report.av : undefined, spam: p.antispam.enabled ? report.spam : undefined, content: p.contentFilter.enabled ? report.content : undefined };
   const failed = (what: string) => {
     if (p.onScannerFailure === 'Tempfail') tempfail ??= what;
     reasons.push(`${what} (not scanned)`);
@@ -42,6 +49,7 @@ export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: Gate
     if (r.av.status === 'error') failed(r.av.error);
     else if (r.av.status !== 'clean') {
       const a = r.av.status === 'infected' ? p.antivirus.actions.infected : p.antivirus.actions.encrypted;
+      findings.push('Virus');
       reasons.push(`antivirus: ${r.av.status} ${r.av.name}`);
       if (a === 'DeleteAttachment') {
         if (r.infectedParts && r.infectedParts.length > 0) remove.push(...r.infectedParts);
@@ -54,12 +62,14 @@ export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: Gate
     if (r.spam.status === 'error') failed(r.spam.error);
     else if (r.spam.status !== 'clean') {
       const a = r.spam.status === 'spam' ? p.antispam.actions.spam : p.antispam.actions.probableSpam;
+      findings.push(r.spam.status === 'spam' ? 'Spam' : 'ProbableSpam');
       reasons.push(`antispam: ${r.spam.status} (score ${r.spam.score}, ${r.spam.action})`);
       if (a === 'Skip' && p.antispam.subjectTag) tagSubject = true;
       actions.push(a);
     }
   }
   if (r.content?.matched) {
+    findings.push('Content');
     reasons.push(...r.content.reasons.map((x) => `content: ${x}`));
     const a = p.contentFilter.action;
     if (a === 'DeleteAttachment') {
@@ -70,7 +80,8 @@ export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: Gate
   }
   if (r.auth) {
     if (r.auth.error) failed(`authentication: ${r.auth.error}`);
-    if (r.auth.violations.length > 0) {
+    if (r.auth.violations.length > 0 && auth.enabled !== false) {
+      findings.push('Authentication');
       reasons.push(`authentication: ${r.auth.violations.join(' ')}`);
       actions.push(r.auth.dmarcPolicy === 'reject' ? 'Reject' : auth.action);
     }
@@ -81,5 +92,7 @@ export function decide(r: ScanReport, p: GatewayConfig['protection'], auth: Gate
     content: !r.content ? 'off' : r.content.matched ? 'matched' : 'clean',
     authentication: !r.auth ? 'off' : r.auth.error ? 'error' : [r.auth.spf && `spf=${r.auth.spf}`, r.auth.dkim && `dkim=${r.auth.dkim}`, r.auth.dmarc && `dmarc=${r.auth.dmarc}`].filter(Boolean).join(' ') || 'none',
   };
-  return { action: strongest(actions), tempfail, tagSubject, removeParts: remove, reasons, status, authHeaders: r.auth?.headers ?? '', spamSymbols: r.spam && r.spam.status !== 'error' ? r.spam.symbols : [] };
+  const files = [...new Set([...(r.infectedParts ?? []), ...(r.content?.parts ?? [])].flatMap((part) => (part.filename ? [part.filename] : [])))];
+  const virus = r.av && (r.av.status === 'infected' || r.av.status === 'encrypted') ? r.av.name : undefined;
+  return { action: strongest(actions), findings, virus, files, tempfail, tagSubject, removeParts: remove, reasons, status, authHeaders: r.auth?.headers ?? '', spamSymbols: r.spam && r.spam.status !== 'error' ? r.spam.symbols : [] };
 }

@@ -21,8 +21,7 @@
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Runtime } from '../runtime.ts';
 import { IncomingFile, type MessageSource } from '../spool/incoming.ts';
-import { scanMessage, scanningEnabled } from '../protection/scan-message.ts';
-import { decide } from '../protection/verdict.ts';
+import { judge, needsJudgement } from '../protection/judge.ts';
 import { applyVerdict, infoHeaders, ruleOf } from '../apply/verdict-apply.ts';
 import { buildEnvelope, type NewEnvelope } from '../inject/envelope-build.ts';
 import { SpoolError } from '../spool/spool.ts';
@@ -89,8 +88,9 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
     ...(tx.recipients.length === 1 ? { recipient: tx.recipients[0]!.address } : {}), date: new Date(),
   }), 'utf8');
   const rules = ruleOf;
-  const scan = scanningEnabled(cfg, state.trusted) && tx.recipients.some((r) => rules(r).mode === 'Scan');
-  const buffered = scan || tx.recipients.some((r) => rules(r).mode === 'Delete' || rules(r).backup);
+  const scan = needsJudgement(cfg, rt.rules, tx.recipients, state.trusted);
+  // Read into an incoming file first when a verdict or a rule's action needs the whole message before the reply.
+  const buffered = scan || tx.recipients.some((r) => rules(r).mode === 'Delete' || rules(r).backup || rt.rules.get(rules(r).name)?.actions);
   const singleRule = rules(tx.recipients[0]!).name;
 
   // Receive: straight into the spool, or into an incoming file when a verdict is needed first; never whole in memory.
@@ -163,17 +163,21 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
   const original: MessageSource = incoming!;
   // Behind an edge gateway the client is the edge: anti-spam judges the host the edge received the mail from.
   const behindEdge = cfg.integration !== 'Direct';
-  const verdict = scan ? decide(await scanMessage(cfg, rt.resolver, {
+  const judged = scan ? await judge({
+    config: cfg, rules: rt.rules, resolver: rt.resolver,
+    observe: (scanner, seconds, failed) => {
+      rt.metrics.scannerSeconds.observe({ scanner }, seconds);
+      if (failed) rt.metrics.scannerErrors.inc({ scanner });
+    },
+    memory: (n, fn) => rt.memory.run(n, fn),
+  }, {
     message: original, ip: state.client, helo: session.hostNameAppearsAs || '', sender: tx.mailFrom, recipients: tx.recipients.map((r) => r.address), qid: tx.qid,
     trusted: state.trusted, origin: behindEdge && !state.trusted ? originOf(await original.read(0, 256 * 1024), (ip) => ip === state.client || rt.trusted.contains(ip)) : undefined,
-  }, (scanner, seconds, failed) => {
-    rt.metrics.scannerSeconds.observe({ scanner }, seconds);
-    if (failed) rt.metrics.scannerErrors.inc({ scanner });
-  }, (n, fn) => rt.memory.run(n, fn)), cfg.protection, cfg.authentication) : undefined;
+  }, tx.recipients) : { recipients: tx.recipients, verdicts: new Map(), senderSuspect: false };
   const reply = await applyVerdict(rt, {
-    qid: tx.qid, mailFrom: tx.mailFrom, client: state.client, recipients: tx.recipients, original,
+    qid: tx.qid, mailFrom: tx.mailFrom, client: state.client, recipients: judged.recipients, original, senderSuspect: judged.senderSuspect,
     envelope: (id, rcptTo) => envelopeOf(session, tx, state.client, id, rcptTo, hops), log: base, spoolFailed: fail,
-  }, verdict);
+  }, judged.verdicts);
   state.messagesAccepted++;
   state.transaction = undefined;
   return reply;

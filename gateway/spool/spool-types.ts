@@ -17,7 +17,7 @@ export interface EnvelopeRecipient {
   route: 'local' | 'relay';
   dsn?: DsnRecipientParams;
   /** The rule that applied to this recipient (protection). */
-  rule?: { name: string; mode: 'Scan' | 'Skip' | 'Reject' | 'Delete'; backup: boolean };
+  rule?: { name: string; mode: 'Scan' | 'Skip' | 'Reject' | 'Delete'; backup: boolean; deferred?: boolean | undefined };
 }
 
 export interface Envelope {
