@@ -50,16 +50,22 @@ const headerMatch = z.strictObject({
 const protectionOverrides = z.strictObject({
   antivirus: z.strictObject({
     enabled: z.boolean().optional().describe('Scan with ClamAV under this rule.'),
-    actions: z.strictObject({ infected: z.enum(ACTIONS).optional(), encrypted: z.enum(ACTIONS).optional() }).optional(),
-  }).optional(),
+    actions: z.strictObject({
+      infected: z.enum(ACTIONS).optional().describe('Action for an infected message under this rule.'),
+      encrypted: z.enum(ACTIONS).optional().describe('Action for an encrypted (unscannable) message under this rule.'),
+    }).optional().describe('Actions per scan status.'),
+  }).optional().describe('Anti-virus under this rule.'),
   antispam: z.strictObject({
     enabled: z.boolean().optional().describe('Scan with rspamd under this rule.'),
-    actions: z.strictObject({ spam: z.enum(MESSAGE_ACTIONS).optional(), probableSpam: z.enum(MESSAGE_ACTIONS).optional() }).optional(),
-  }).optional(),
+    actions: z.strictObject({
+      spam: z.enum(MESSAGE_ACTIONS).optional().describe('Action for spam under this rule.'),
+      probableSpam: z.enum(MESSAGE_ACTIONS).optional().describe('Action for probable spam under this rule.'),
+    }).optional().describe('Actions per verdict.'),
+  }).optional().describe('Anti-spam under this rule.'),
   contentFilter: z.strictObject({
-    enabled: z.boolean().optional().describe('Apply the content filter under this rule.'),
-    action: z.enum(ACTIONS).optional(),
-  }).optional(),
+    enabled: z.boolean().optional().describe('Apply the content filter (spec.protection.contentFilter\'s lists) under this rule.'),
+    action: z.enum(ACTIONS).optional().describe('Action for a match under this rule.'),
+  }).optional().describe('Content filter under this rule.'),
 }).describe('Per-rule protection: each module\'s enabled and actions, falling back to spec.protection.');
 
 const authenticationOverride = z.strictObject({
@@ -85,16 +91,16 @@ const actions = z.strictObject({
   }).optional().describe('A disclaimer added once to the message body; never to signed or encrypted messages.'),
   bcc: z.array(address).max(8).default([]).describe('Addresses that get a copy of the message as delivered (archiving), in the same queue entry.'),
   headers: z.strictObject({
-    add: z.array(z.strictObject({ name: headerName, value: headerValue })).max(16).default([]),
-    set: z.array(z.strictObject({ name: headerName, value: headerValue })).max(16).default([]).describe('Replace every field of that name with this one.'),
-    remove: z.array(headerName).max(16).default([]),
+    add: z.array(z.strictObject({ name: headerName.describe('Field name.'), value: headerValue.describe('Field value (a template).') })).max(16).default([]).describe('Fields added.'),
+    set: z.array(z.strictObject({ name: headerName.describe('Field name.'), value: headerValue.describe('Field value (a template).') })).max(16).default([]).describe('Replace every field of that name with this one.'),
+    remove: z.array(headerName).max(16).default([]).describe('Field names removed.'),
   }).optional().describe('Header edits, applied remove, set, add.'),
   subjectTags: z.strictObject({
-    virus: template(64, 'subject tag').optional(),
+    virus: template(64, 'subject tag').optional().describe('Tag for a virus found (e.g. "[VIRUS %{virus}]").'),
     spam: template(64, 'subject tag').optional().describe('Default: spec.protection.antispam.subjectTag.'),
     probableSpam: template(64, 'subject tag').optional().describe('Default: spec.protection.antispam.subjectTag.'),
-    content: template(64, 'subject tag').optional(),
-    authentication: template(64, 'subject tag').optional(),
+    content: template(64, 'subject tag').optional().describe('Tag for a content filter match.'),
+    authentication: template(64, 'subject tag').optional().describe('Tag for a sender authentication violation.'),
   }).optional().describe('Subject tags per finding, on mail that is still delivered.'),
 }).describe('What the rule does besides the verdict (in this order: body edits, header edits, subject tags, BCC; notifications after the message is queued).');
 
@@ -107,7 +113,10 @@ function ruleSchema<S extends z.ZodType>(sizeType: S) {
       .describe('Recipient patterns: an address, a mask with * and ?, or /regex/ (RE2). Empty: any recipient.'),
     match: z.strictObject({
       authentication: authMatch.optional().describe('Sender authentication results (checked for clients outside trusted networks; None otherwise).'),
-      size: z.strictObject({ atLeast: sizeType.optional(), below: sizeType.optional() }).optional().describe('Message size bounds.'),
+      size: z.strictObject({
+        atLeast: sizeType.optional().describe('The message has at least this many bytes.'),
+        below: sizeType.optional().describe('The message has fewer bytes than this.'),
+      }).optional().describe('Message size bounds.'),
       headers: z.array(headerMatch).max(16).default([]).describe('Header fields that must all match.'),
     }).optional().describe('Conditions known only at the end of DATA; a rule with them is decided then, and never refuses at RCPT.'),
     mode: z.enum(RULE_MODES).default('Scan').describe('Scan (use the modules), Skip (no scanning), Reject (refuse without scanning), Delete (accept and discard).'),

@@ -46,7 +46,11 @@ export function scanConfigFor(cfg: GatewayConfig, rules: readonly (Rule | undefi
     authentication: auth ? cfg.authentication : { ...cfg.authentication, spf: false, dkim: false, dmarc: false },
     protection: {
       ...cfg.protection,
-      antivirus: { ...cfg.protection.antivirus, enabled: ps.some((p) => p.antivirus.enabled) },
+      antivirus: {
+        ...cfg.protection.antivirus, enabled: ps.some((p) => p.antivirus.enabled),
+        // Which attachments are infected is looked for when some rule strips them.
+        actions: { ...cfg.protection.antivirus.actions, infected: ps.some((p) => p.antivirus.enabled && p.antivirus.actions.infected === 'DeleteAttachment') ? 'DeleteAttachment' : cfg.protection.antivirus.actions.infected },
+      },
       antispam: { ...cfg.protection.antispam, enabled: ps.some((p) => p.antispam.enabled) },
       contentFilter: { ...cfg.protection.contentFilter, enabled: ps.some((p) => p.contentFilter.enabled) },
     },
