@@ -20,7 +20,6 @@ export interface Verdict {
   files: string[];
   /** A scanner failed and policy says tempfail: answer 451 4.7.1. */
   tempfail?: string | undefined;
-  tagSubject: boolean;
   removeParts: MimePart[];
   reasons: string[];
   status: { antivirus: string; antispam: string; content: string; authentication: string };

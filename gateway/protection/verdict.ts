@@ -38,7 +38,6 @@ export function decide(report: ScanReport, p: GatewayConfig['protection'], auth:
   const reasons: string[] = [];
   const remove: MimePart[] = [];
   let tempfail: string | undefined;
-  let tagSubject = false;
   // The scan ran once for every rule group (rule-settings.ts, scanConfigFor): take only this rule's modules.
   const r: ScanReport = { ...report, av: p.antivirus.enabled ? report.av : undefined, spam: p.antispam.enabled ? report.spam : undefined, content: p.contentFilter.enabled ? report.content : undefined };
   const failed = (what: string) => {
@@ -64,7 +63,6 @@ export function decide(report: ScanReport, p: GatewayConfig['protection'], auth:
       const a = r.spam.status === 'spam' ? p.antispam.actions.spam : p.antispam.actions.probableSpam;
       findings.push(r.spam.status === 'spam' ? 'Spam' : 'ProbableSpam');
       reasons.push(`antispam: ${r.spam.status} (score ${r.spam.score}, ${r.spam.action})`);
-      if (a === 'Skip' && p.antispam.subjectTag) tagSubject = true;
       actions.push(a);
     }
   }
@@ -94,5 +92,5 @@ export function decide(report: ScanReport, p: GatewayConfig['protection'], auth:
   };
   const files = [...new Set([...(r.infectedParts ?? []), ...(r.content?.parts ?? [])].flatMap((part) => (part.filename ? [part.filename] : [])))];
   const virus = r.av && (r.av.status === 'infected' || r.av.status === 'encrypted') ? r.av.name : undefined;
-  return { action: strongest(actions), findings, virus, files, tempfail, tagSubject, removeParts: remove, reasons, status, authHeaders: r.auth?.headers ?? '', spamSymbols: r.spam && r.spam.status !== 'error' ? r.spam.symbols : [] };
+  return { action: strongest(actions), findings, virus, files, tempfail, removeParts: remove, reasons, status, authHeaders: r.auth?.headers ?? '', spamSymbols: r.spam && r.spam.status !== 'error' ? r.spam.symbols : [] };
 }
