@@ -177,9 +177,9 @@ export const mailGatewaySpec = z.strictObject({
         maxMessageSize: size.optional().describe('Messages larger than this match.'),
         fileNames: z.array(z.string().min(1).max(255)).max(256).default([]).describe('Attachment file name masks (* and ?, case-insensitive), e.g. "*.exe".'),
         fileTypes: z.array(z.enum(FILE_TYPES)).max(16).default([]).describe('True types found by content (magic bytes), whatever the name says.'),
-        archiveDepth: z.number().int().min(0).max(10).default(3).describe('How deep to look into nested zip archives (0: archives are not opened); see blockUnscannableArchives for what lies deeper.'),
+        archiveDepth: z.number().int().min(0).max(10).default(3).describe('How deep to look into nested archives — zip, tar, gzip (a tar.gz is two levels) — (0: archives are not opened); see blockUnscannableArchives for what lies deeper.'),
         archiveMaxBytes: size.default('50Mi').describe('Most uncompressed bytes examined per archive.'),
-        blockUnscannableArchives: z.boolean().default(true).describe('An archive that cannot be looked into (nested deeper than archiveDepth, damaged, or with encrypted entries) counts as a finding, so it is no way past the filter.'),
+        blockUnscannableArchives: z.boolean().default(true).describe('An archive that cannot be looked into (nested deeper than archiveDepth, damaged, with encrypted entries, or 7z and rar, which are recognised but not opened) counts as a finding, so it is no way past the filter.'),
       }).prefault({}).describe('Content filtering.'),
       onScannerFailure: z.enum(['Tempfail', 'Pass']).default('Tempfail')
         .describe('A scanner down or timing out: Tempfail answers 451 4.7.1 (the sender retries), Pass delivers with a header saying it was not scanned.'),

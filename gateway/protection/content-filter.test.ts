@@ -65,3 +65,39 @@ it('an archive that cannot be looked into is still matched by its type', async (
 it('a clean archive passes', async () => {
   assert.deepEqual(await reasons('docs.zip', makeZip([['a.txt', 'plain text'], ['b.txt', 'more']])), []);
 });
+
+/** A tar archive made with tar-stream's packer (a maintained implementation of the format). */
+async function makeTar(files: [string, Buffer][]): Promise<Buffer> {
+  const { pack } = await import('tar-stream');
+  const p = pack();
+  for (const [name, data] of files) p.entry({ name, size: data.length }, data);
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+it('opens tar, gzip and tar.gz: names and true types inside are found', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const tar = await makeTar([['docs/readme.txt', Buffer.from('hi')], ['docs/setup.bin', EXE]]);
+  assert.ok((await reasons('docs.tar', tar)).some((x) => /docs\.tar\/docs\/setup\.bin: true type executable/.test(x)));
+  assert.ok((await reasons('tool.exe.gz', gzipSync(Buffer.from('plain text')))).some((x) => /file name "tool\.exe" matches a blocked mask/.test(x)), 'the name inside a .gz is the name without .gz');
+  const r = await reasons('docs.tar.gz', gzipSync(await makeTar([['a/run.exe', Buffer.from('x')]])));
+  assert.ok(r.some((x) => /docs\.tar\.gz\/docs\.tar\/a\/run\.exe: file name "run\.exe" matches a blocked mask/.test(x)), r.join('; '));
+  assert.deepEqual(await reasons('clean.tgz', gzipSync(await makeTar([['notes.txt', Buffer.from('fine')]]))), []);
+});
+
+it('a gzip bomb is a finding in bounded memory', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+  const r = await reasons('zeros.gz', bomb, { archiveMaxBytes: 1024 * 1024 });
+  assert.ok(r.some((x) => /exceeds the inspection limits/.test(x)), r.join('; '));
+});
+
+it('7z and rar are recognised and count as unscannable (unless blockUnscannableArchives is off)', async () => {
+  const sevenZip = Buffer.concat([Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0x00, 0x04]), Buffer.alloc(100)]);
+  const rar = Buffer.concat([Buffer.from('Rar!\x1a\x07\x01\x00', 'latin1'), Buffer.alloc(100)]);
+  assert.ok((await reasons('a.7z', sevenZip)).some((x) => /a\.7z: 7z archive \(recognised, cannot be opened here\), not inspected/.test(x)));
+  assert.ok((await reasons('b.rar', rar)).some((x) => /b\.rar: rar archive/.test(x)));
+  assert.deepEqual(await reasons('a.7z', sevenZip, { blockUnscannableArchives: false }), []);
+});
