@@ -192,6 +192,16 @@ export const mailGatewaySpec = z.strictObject({
     .array(ruleSpec)
     .max(256)
     .default([])
+    .superRefine((rules, ctx) => {
+      const seen = new Set<string>();
+      rules.forEach((r, i) => {
+        if (r.name === 'default') ctx.addIssue({ code: 'custom', path: [i, 'name'], message: '"default" names defaultRule: choose another name' });
+        else if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `rule name ${r.name} is used twice: names identify rules in logs, headers and recipient groups` });
+        seen.add(r.name);
+      });
+    })
+    // Keyed by name: the API server refuses a name twice, and server-side apply merges rules from several managers by name.
+    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
     .describe('Rules, evaluated top-down: the first whose sender and recipient match wins; else defaultRule.'),
   defaultRule: z.strictObject({
     mode: z.enum(RULE_MODES).default('Scan').describe('Mode when no rule matches.'),

@@ -125,7 +125,8 @@ export async function applyVerdict(rt: Runtime, m: ReceivedMessage, verdicts: Ma
     rt.logger.info({ event: 'backup', qid: m.qid, backupId: b.id, rule: name }, `original kept in the backup store: ${b.id}`);
   }
   const bounceCtx: BounceContext = { injector: rt.injector, hostname: cfg.hostname, domains: rt.domains, logger: rt.logger, metrics: rt.metrics, now: Date.now };
-  const subject = await subjectOf(m.original);
+  // The Subject is read only for rules that have actions (templates, notices).
+  const subject = [...groups.keys()].some((n) => rt.rules.get(n)?.actions) ? await subjectOf(m.original) : '';
   const notices = async (inSession: boolean) => {
     for (const [name, rs] of groups) {
       const rule = rt.rules.get(name);

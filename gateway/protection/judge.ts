@@ -50,18 +50,23 @@ export function suspectSender(auth: AuthResult | undefined, spam: ScanReport['sp
   return auth?.spf === 'fail' || auth?.spf === 'softfail' || auth?.dmarc === 'fail' || spam?.status === 'spam' || spam?.status === 'probable';
 }
 
+/** Some recipient's rule may write to the sender: the sender must then be checked first (no backscatter). */
+function notifiesSender(rules: RuleTable, recipients: readonly EnvelopeRecipient[]): boolean {
+  return recipients.some((r) => r.rule && rules.get(r.rule.name)?.actions?.notify.some((n) => n.to === 'Sender'));
+}
+
 /** Whether the message must be judged (read into an incoming file and scanned) before its reply. */
 export function needsJudgement(cfg: GatewayConfig, rules: RuleTable, recipients: readonly EnvelopeRecipient[], trusted: boolean): boolean {
-  return recipients.some((r) => r.rule?.deferred || ((r.rule?.mode ?? 'Scan') === 'Scan' && scansUnder(cfg, r.rule ? rules.get(r.rule.name) : undefined, trusted)));
+  return recipients.some((r) => r.rule?.deferred || ((r.rule?.mode ?? 'Scan') === 'Scan' && scansUnder(cfg, r.rule ? rules.get(r.rule.name) : undefined, trusted)))
+    || (notifiesSender(rules, recipients) && authenticationApplies(cfg, trusted));
 }
 
 export async function judge(ctx: JudgeContext, input: Omit<ScanInput, 'auth'>, recipients: EnvelopeRecipient[]): Promise<Judgement> {
   const cfg = ctx.config;
   let auth: AuthResult | undefined;
+  const checkSender = () => checkAuthentication(input.message, { ip: input.ip, helo: input.helo, sender: input.sender, hostname: cfg.hostname, resolver: ctx.resolver, config: cfg.authentication });
   if (recipients.some((r) => r.rule?.deferred)) {
-    if (ctx.rules.needsAuthFacts && authenticationApplies(cfg, input.trusted)) {
-      auth = await checkAuthentication(input.message, { ip: input.ip, helo: input.helo, sender: input.sender, hostname: cfg.hostname, resolver: ctx.resolver, config: cfg.authentication });
-    }
+    if (ctx.rules.needsAuthFacts && authenticationApplies(cfg, input.trusted)) auth = await checkSender();
     const facts: MessageFacts = {
       size: input.message.size,
       headers: headerFields(await input.message.read(0, FACT_HEADER_BYTES)),
@@ -69,6 +74,8 @@ export async function judge(ctx: JudgeContext, input: Omit<ScanInput, 'auth'>, r
     };
     recipients = recipients.map((r) => (r.rule?.deferred ? { ...r, rule: ctx.rules.chooseWithFacts(input.sender, input.ip, r.address, facts) } : r));
   }
+  // A rule that writes to the sender needs to know whether the sender is forged, whatever it scans.
+  if (!auth && notifiesSender(ctx.rules, recipients) && authenticationApplies(cfg, input.trusted)) auth = await checkSender();
   const scanRules = [...new Set(recipients.filter((r) => (r.rule?.mode ?? 'Scan') === 'Scan').map((r) => r.rule?.name ?? 'default'))]
     .map((name) => ({ name, rule: ctx.rules.get(name) }))
     .filter((g) => scansUnder(cfg, g.rule, input.trusted));

@@ -182,6 +182,25 @@ describe('rule matrix', () => {
     assert.equal(internal.messages.filter((m) => m.to.includes('sales@corp.test') && m.from !== '').length, 0, 'sales: deleted');
   });
 
+  it('a rule that scans nothing still checks the sender before writing to it: a forged URGENT to sales alone gets no sender notice', async (t) => {
+    if (skip(t)) return;
+    const raw = await compose({ from: 'x@fail.test', to: 'sales@corp.test', subject: 'M6 URGENT invoice', text: 'Pay now.' });
+    const r = await send(gw!.port, 'x@fail.test', ['sales@corp.test'], raw);
+    assert.equal(r.code, 250);
+    const qid = /queued as (\S+)/.exec(r.text)![1];
+    await got(internal, 'sales@corp.test', (p) => p.subject === 'A message was deleted' && /M6 URGENT invoice/.test(p.text ?? ''));
+    assert.ok(gw!.log.lines.some((l) => l.event === 'notice-suppressed' && l.qid === qid && l.to === 'x@fail.test' && /SPF/.test(String(l.reason))), 'this message\'s sender notice was suppressed');
+    await none(edge, 'x@fail.test');
+  });
+
+  it('a rule that scans nothing notifies an authenticated sender', async (t) => {
+    if (skip(t)) return;
+    const raw = await compose({ from: 'a@ok.test', to: 'sales@corp.test', subject: 'M7 URGENT question', text: 'Call me.' });
+    assert.equal((await send(gw!.port, 'a@ok.test', ['sales@corp.test'], raw)).code, 250);
+    const n = await got(edge, 'a@ok.test', (p) => /Mail gateway notice: Delete \(sales-urgent\)/.test(p.subject ?? '') && /M7 URGENT question/.test(p.text ?? ''));
+    assert.equal(n.parsed.headers.get('auto-submitted'), 'auto-generated');
+  });
+
   it('a blocked file from the null sender: stripped for finance, the admin told, no notice to <>', async (t) => {
     if (skip(t)) return;
     const raw = await compose({ from: 'mailer-daemon@origin.test', to: 'finance@corp.test', subject: 'M3 report', text: 'Attached.', attachments: [{ filename: 'tool.exe', content: EXE }] });
