@@ -4,9 +4,8 @@
  * Whom to notify (and never a sender that failed SPF or DMARC or scored as
  * spam) is decided by the apply stage; this stage only writes.
  */
-import { buildEnvelope, recipientOf } from '../inject/envelope-build.ts';
 import { newQueueId } from '../queue-id.ts';
-import type { BounceContext } from './bounce-queue.ts';
+import { injectGenerated, type BounceContext } from './bounce-queue.ts';
 import { buildNotice } from './notice-build.ts';
 
 export interface Notice {
@@ -24,13 +23,7 @@ export async function queueNotice(ctx: BounceContext, n: Notice): Promise<string
   const id = newQueueId();
   const now = new Date(ctx.now());
   const bytes = await buildNotice({ hostname: ctx.hostname, to: n.to, subject: n.subject, text: n.text, qid: n.qid, now });
-  await ctx.injector.inject(id, async (write) => {
-    await write(bytes);
-  }, buildEnvelope({
-    id, receivedAt: now, sessionId: 'notice',
-    client: { address: '127.0.0.1', port: 0, helo: ctx.hostname, tls: false },
-    mailFrom: '', rcptTo: [recipientOf(n.to, ctx.domains)],
-  }));
+  await injectGenerated(ctx, id, now, bytes, n.to, 'notice');
   ctx.logger.info({ event: 'notice', qid: n.qid, noticeQid: id, to: n.to, rule: n.rule }, `notification queued: ${id}`);
   return id;
 }
