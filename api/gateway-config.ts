@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { renderedRule } from './rule.ts';
+import { RENDERED_OUTBOUND_TLS_MODES } from './outbound.ts';
 import { ACTIONS, FILE_TYPES, INTEGRATIONS, MESSAGE_ACTIONS, RULE_MODES, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
 
 const ms = z.number().int().min(0);
@@ -17,6 +18,21 @@ export const renderedNextHop = z.strictObject({
   mxLookup: z.boolean(),
 });
 
+/** A TLS policy with the Secret files it reads (re-read when they change). */
+export const renderedTls = z.strictObject({
+  mode: z.enum(RENDERED_OUTBOUND_TLS_MODES),
+  caFile: z.string().optional(),
+  certFile: z.string().optional(),
+  keyFile: z.string().optional(),
+});
+export const renderedAuth = z.strictObject({ usernameFile: z.string(), passwordFile: z.string() });
+/** Next hops of one route, tried in order, with the route's TLS policy and credentials. */
+export const renderedRoute = z.strictObject({
+  hops: z.array(renderedNextHop).min(1),
+  tls: renderedTls.optional(),
+  auth: renderedAuth.optional(),
+});
+
 export const gatewayConfig = z.strictObject({
   version: z.literal(1),
   gateway: z.strictObject({ namespace: z.string(), name: z.string() }),
@@ -24,6 +40,14 @@ export const gatewayConfig = z.strictObject({
   hostname: z.string().min(1),
   banner: z.string(),
   relayHost: renderedNextHop.optional(),
+  /** relayHost's fallbacks, TLS policy and AUTH (relayHost itself is hops[0]). */
+  relay: renderedRoute.optional(),
+  transports: z.array(z.strictObject({
+    name: z.string(),
+    domains: z.array(z.string()),
+    includeSubdomains: z.boolean(),
+    route: renderedRoute,
+  })).default([]),
   localDomains: z.array(z.strictObject({
     domain: z.string().min(1),
     includeSubdomains: z.boolean(),
@@ -65,7 +89,7 @@ export const gatewayConfig = z.strictObject({
       keyFile: z.string().optional(),
       caFile: z.string().optional(),
     }),
-    outbound: z.strictObject({ mode: z.enum(TLS_MODES) }),
+    outbound: renderedTls,
   }),
   proxyProtocol: z.strictObject({ trustedLoadBalancers: z.array(z.string()) }),
   resolver: z.strictObject({ servers: z.array(z.string()), timeoutMs: ms }),

@@ -9,9 +9,10 @@
  */
 import { z } from 'zod';
 import { ACTIONS, MESSAGE_ACTIONS, RULE_MODES, ruleSpec } from './rule.ts';
+import { OUTBOUND_TLS_MODES, relayHost, secretKeyRef, transport } from './outbound.ts';
 
 export { ACTIONS, MESSAGE_ACTIONS, RULE_MODES } from './rule.ts';
-import { cidr, duration, metadata, nextHop, objectName, port, size, toALabel } from './fields.ts';
+import { cidr, duration, metadata, objectName, port, size, toALabel } from './fields.ts';
 import { mailGatewayStatus } from './status.ts';
 
 export const INTEGRATIONS = ['Direct', 'BehindEdgeGateway', 'BehindEdgeGatewayNoRecipientVerification'] as const;
@@ -43,8 +44,18 @@ export const mailGatewaySpec = z.strictObject({
     .describe('FQDN used in the banner, HELO, Received headers and DSNs. Default: <name>.<namespace>.mailgw.'),
   banner: z.string().max(200).regex(/^[^\r\n]*$/, 'a single line').optional()
     .describe('Text of the 220 greeting after "<hostname> ESMTP". Default: "mailgw".'),
-  relayHost: nextHop.optional()
-    .describe('Where mail for non-local domains goes (the edge gateway). Absent: DNS MX of the recipient domain.'),
+  relayHost: relayHost.optional()
+    .describe('Where mail for non-local domains goes (the edge gateway, a smarthost), unless a transport carries its domain. Absent: DNS MX of the recipient domain.'),
+  transports: z.array(transport).max(64).default([])
+    .superRefine((ts, ctx) => {
+      const names = new Set<string>();
+      ts.forEach((t, i) => {
+        if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `transport name ${t.name} is used twice` });
+        names.add(t.name);
+      });
+    })
+    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+    .describe('Routes for any destination domain (partners, a second internal system), before relayHost and DNS MX; LocalDomain routing comes first.'),
   recipientVerification: z
     .strictObject({
       mode: z.enum(VERIFICATION_MODES).optional()
@@ -98,8 +109,11 @@ export const mailGatewaySpec = z.strictObject({
         certificate: tlsCertificate.optional().describe('Server certificate. Without it STARTTLS is not offered.'),
       }).prefault({}).describe('TLS for incoming sessions.'),
       outbound: z.strictObject({
-        mode: z.enum(TLS_MODES).default('Attempt').describe('STARTTLS to next hops: None, Attempt or Require.'),
-      }).prefault({}).describe('TLS for outgoing sessions.'),
+        mode: z.enum(OUTBOUND_TLS_MODES).default('Attempt')
+          .describe('STARTTLS to next hops without a policy of their own: None, Attempt (opportunistic, unverified), Encrypt (required, unverified), Verify (required; the chain must lead to a trusted CA and the name match the next hop or MX name), or Require — the earlier name of Encrypt: it meant "encrypted, to any certificate", and renders as Encrypt.'),
+        ca: secretKeyRef.optional().describe('Secret whose ca.crt holds the CAs trusted for Verify. Default: the system roots.'),
+        clientCertificate: secretKeyRef.optional().describe('Secret of type kubernetes.io/tls presented to next hops that ask for a client certificate.'),
+      }).prefault({}).describe('TLS for outgoing sessions (the default policy; relayHost and transports may set their own).'),
     })
     .prefault({})
     .meta({

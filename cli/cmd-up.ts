@@ -6,6 +6,7 @@
  * Any schema error is printed with its location and nothing starts.
  * --capture also runs capture sinks on the loopback next hops (capture-sink.ts).
  */
+import { referencedSecrets } from '../operator/render-gateway-config.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { render } from '../operator/render.ts';
@@ -48,7 +49,18 @@ export async function renderLocal(files: string[], gatewayName: string | undefin
       if (secret.data[key]) await writeFile(join(tlsDir, key), secret.data[key], { mode: 0o600 });
     }
   }
-  const rendered = render(gw, manifests.domains, manifests.networks, { tlsDir, listen });
+  // Other Secrets the gateway reads (outbound CAs, client certificates, AUTH credentials), as the kubelet would mount them.
+  const secretsDir = join(stateDir, 'secrets');
+  for (const name of referencedSecrets(gw.spec)) {
+    const ns = gw.metadata.namespace ?? 'default';
+    const secret = manifests.secrets.find((s) => s.name === name && s.namespace === ns);
+    if (!secret) return { errors: [`error: MailGateway ${gw.metadata.name}: Secret ${ns}/${name} is referenced but not in the manifests`], warnings };
+    await mkdir(join(secretsDir, name), { recursive: true, mode: 0o700 });
+    for (const [key, value] of Object.entries(secret.data)) {
+      if (/^[-._a-zA-Z0-9]+$/.test(key)) await writeFile(join(secretsDir, name, key), value, { mode: 0o600 });
+    }
+  }
+  const rendered = render(gw, manifests.domains, manifests.networks, { tlsDir, secretsDir, listen });
   const format = (f: Finding) => formatFinding(f, manifests.locate(f.object, f.field));
   warnings.push(...rendered.findings.filter((f) => f.severity === 'Warning').map(format));
   const lintErrors = rendered.findings.filter((f) => f.severity === 'Error').map(format);

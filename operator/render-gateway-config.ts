@@ -15,12 +15,40 @@ import { presetFor } from './integration-presets.ts';
 export interface RenderOptions {
   /** Directory where the certificate Secret is mounted (tls.crt, tls.key, ca.crt). */
   tlsDir?: string;
+  /** Directory where each other referenced Secret is mounted, one subdirectory per Secret name (referencedSecrets). */
+  secretsDir?: string;
   /** The gateway image when spec.image is absent (the operator's --gateway-image). */
   gatewayImage?: string | undefined;
 }
 
 const DEFAULT_TLS_DIR = '/etc/mailgw/tls';
+export const DEFAULT_SECRETS_DIR = '/etc/mailgw/secrets';
 
+type Spec = MailGateway['spec'];
+type OutboundTls = NonNullable<Spec['tls']['outbound']>;
+type RenderedTls = GatewayConfig['tls']['outbound'];
+
+/** Every Secret the gateway pods read besides the inbound certificate: outbound CAs and client certificates, AUTH credentials. */
+export function referencedSecrets(spec: Spec): string[] {
+  const names: string[] = [];
+  const tls = (t: { ca?: { secretName: string } | undefined; clientCertificate?: { secretName: string } | undefined } | undefined) => {
+    if (t?.ca) names.push(t.ca.secretName);
+    if (t?.clientCertificate) names.push(t.clientCertificate.secretName);
+  };
+  tls(spec.tls.outbound);
+  tls(spec.relayHost?.tls);
+  if (spec.relayHost?.auth) names.push(spec.relayHost.auth.secretName);
+  for (const t of spec.transports) {
+    tls(t.tls);
+    if (t.auth) names.push(t.auth.secretName);
+  }
+  return [...new Set(names)].sort();
+}
+
+/** Require was the name of Encrypt (encrypted, certificate not checked). */
+function tlsMode(mode: OutboundTls['mode']): RenderedTls['mode'] {
+  return mode === 'Require' ? 'Encrypt' : mode;
+}
 function nextHop(hop: { host: string; port: number; mxLookup: boolean } | undefined): NextHop | undefined {
   if (!hop) return undefined;
   return { host: normalizeHost(hop.host)!, port: hop.port, mxLookup: hop.mxLookup };
@@ -46,7 +74,27 @@ export function renderGatewayConfig(
   const preset = presetFor(spec.integration);
   const hostname = spec.hostname ? toALabel(spec.hostname)! : `${gw.metadata.name}.${namespace}.mailgw`;
   const tlsDir = options.tlsDir ?? DEFAULT_TLS_DIR;
+  const secretsDir = options.secretsDir ?? DEFAULT_SECRETS_DIR;
   const cert = spec.tls.inbound.certificate;
+  const file = (secretName: string, key: string) => `${secretsDir}/${secretName}/${key}`;
+  const outbound: RenderedTls = {
+    mode: tlsMode(spec.tls.outbound.mode),
+    ...(spec.tls.outbound.ca ? { caFile: file(spec.tls.outbound.ca.secretName, 'ca.crt') } : {}),
+    ...(spec.tls.outbound.clientCertificate ? { certFile: file(spec.tls.outbound.clientCertificate.secretName, 'tls.crt'), keyFile: file(spec.tls.outbound.clientCertificate.secretName, 'tls.key') } : {}),
+  };
+  /** A route's own policy: what it sets, the rest from tls.outbound. */
+  const policy = (t: { mode?: OutboundTls['mode'] | undefined; ca?: { secretName: string } | undefined; clientCertificate?: { secretName: string } | undefined } | undefined): RenderedTls | undefined => (t ? {
+    mode: t.mode ? tlsMode(t.mode) : outbound.mode,
+    ...(t.ca ? { caFile: file(t.ca.secretName, 'ca.crt') } : outbound.caFile ? { caFile: outbound.caFile } : {}),
+    ...(t.clientCertificate ? { certFile: file(t.clientCertificate.secretName, 'tls.crt'), keyFile: file(t.clientCertificate.secretName, 'tls.key') }
+      : outbound.certFile ? { certFile: outbound.certFile, keyFile: outbound.keyFile } : {}),
+  } : undefined);
+  const auth = (a: { secretName: string } | undefined) => (a ? { usernameFile: file(a.secretName, 'username'), passwordFile: file(a.secretName, 'password') } : undefined);
+  const route = (hops: NextHop[], t: Parameters<typeof policy>[0], a: { secretName: string } | undefined) => {
+    const p = policy(t);
+    const credentials = auth(a);
+    return { hops, ...(p ? { tls: p } : {}), ...(credentials ? { auth: credentials } : {}) };
+  };
 
   const localDomains = domains
     .filter((d) => belongsTo(gw, d))
@@ -71,7 +119,11 @@ export function renderGatewayConfig(
     integration: spec.integration,
     hostname,
     banner: spec.banner ?? 'mailgw',
-    ...(relayHost ? { relayHost } : {}),
+    ...(relayHost ? { relayHost, relay: route([relayHost, ...spec.relayHost!.fallbackHosts.map((h) => nextHop(h)!)], spec.relayHost!.tls, spec.relayHost!.auth) } : {}),
+    transports: spec.transports.map((t) => ({
+      name: t.name, domains: [...new Set(t.domains.map((d) => toALabel(d)!))].sort(), includeSubdomains: t.includeSubdomains,
+      route: route(t.nextHops.map((h) => nextHop(h)!), t.tls, t.auth),
+    })),
     localDomains,
     trustedNetworks,
     recipientVerification: {
@@ -107,7 +159,7 @@ export function renderGatewayConfig(
         ...(cert ? { certFile: `${tlsDir}/tls.crt`, keyFile: `${tlsDir}/tls.key` } : {}),
         ...(cert && spec.tls.inbound.clientCertificate !== 'None' ? { caFile: `${tlsDir}/ca.crt` } : {}),
       },
-      outbound: { mode: spec.tls.outbound.mode },
+      outbound,
     },
     proxyProtocol: {
       trustedLoadBalancers: [...new Set(spec.proxyProtocol.trustedLoadBalancers.map((c) => normalizeCidr(c)!))].sort(),

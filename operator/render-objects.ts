@@ -15,6 +15,7 @@
  * All owned by the MailGateway. The handover token Secret is not rendered:
  * the operator creates it once with a random token (handoverSecret below).
  */
+import { DEFAULT_SECRETS_DIR, referencedSecrets } from './render-gateway-config.ts';
 import { DEFAULT_IMAGE, type GatewayConfig, type MailGateway } from '../api/index.ts';
 import type { PackedConfig } from '../api/config-pack.ts';
 
@@ -84,6 +85,7 @@ export function defaultResources(memoryBudget: number): Record<string, Record<st
 }
 
 export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: PackedConfig, defaultImage = DEFAULT_IMAGE): Obj[] {
+  const secrets = referencedSecrets(gw.spec);
   const spec = gw.spec;
   const names = objectNames(gw);
   const hash = packed.hash;
@@ -130,6 +132,8 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
     { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
     { name: 'handover', secret: { secretName: names.handoverSecret, defaultMode: 0o440 } },
     ...(cert ? [{ name: 'tls', secret: { secretName: cert.secretName, defaultMode: 0o440 } }] : []),
+    // Outbound CAs, client certificates and AUTH credentials: mounted, so a renewed Secret is read without a restart.
+    ...secrets.map((name, i) => ({ name: `secret-${i}`, secret: { secretName: name, defaultMode: 0o440 } })),
   ];
   const mounts: Obj[] = [
     { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
@@ -137,6 +141,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
     { name: 'tmp', mountPath: '/tmp' },
     { name: 'handover', mountPath: HANDOVER_DIR, readOnly: true },
     ...(cert ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
+    ...secrets.map((name, i) => ({ name: `secret-${i}`, mountPath: `${DEFAULT_SECRETS_DIR}/${name}`, readOnly: true })),
   ];
   const probe = (path: string, o: Obj) => ({ httpGet: { path, port: 'metrics' }, ...o });
 

@@ -41,7 +41,7 @@ describe('seed example with real scanners', () => {
     assert.equal(g.spec.protection.contentFilter.enabled, true);
     g.spec.protection.antivirus.clamd = clamd.address;
     g.spec.protection.antispam.rspamd = rspamd.address;
-    g.spec.relayHost = { host: '127.0.0.1', port: edge.port, mxLookup: false };
+    g.spec.relayHost = { host: '127.0.0.1', port: edge.port, mxLookup: false, fallbackHosts: [] };
     g.spec.tls.outbound.mode = 'None';
     for (const d of m.domains) d.spec.routing = { host: '127.0.0.1', port: internal.port, mxLookup: false };
     const r = render(g, m.domains, m.networks);

@@ -67,14 +67,25 @@ type Hops = { hops: HopAddress[] } | { outcome: Omit<Outcome, 'index'> };
 async function hopsFor(ctx: DeliveryContext, route: Route): Promise<Hops> {
   try {
     if (route.kind === 'literal') return { hops: [{ host: route.address, address: route.address, port: 25 }] };
-    const hops = route.kind === 'hop' ? await resolveNextHop(ctx.resolver, route.hop) : await resolveMx(ctx.resolver, route.domain);
-    if (hops === 'null-mx') return { outcome: { status: 'failed', statusCode: '5.1.10', diagnostic: `556 5.1.10 Domain ${route.kind === 'mx' ? route.domain : route.hop.host} does not accept mail (null MX)` } };
-    if (hops.length === 0) {
-      // A configured next hop that does not resolve is our misconfiguration: keep the mail.
-      if (route.kind === 'hop') return { outcome: { status: 'deferred', statusCode: '4.4.3', diagnostic: `Host ${route.hop.host} has no address` } };
-      return { outcome: { status: 'failed', statusCode: '5.1.2', diagnostic: `Host or domain name not found: ${route.domain}` } };
+    if (route.kind === 'mx') {
+      const hops = await resolveMx(ctx.resolver, route.domain);
+      if (hops === 'null-mx') return { outcome: { status: 'failed', statusCode: '5.1.10', diagnostic: `556 5.1.10 Domain ${route.domain} does not accept mail (null MX)` } };
+      if (hops.length === 0) return { outcome: { status: 'failed', statusCode: '5.1.2', diagnostic: `Host or domain name not found: ${route.domain}` } };
+      return { hops: hops.slice(0, MAX_HOPS) };
     }
-    return { hops: hops.slice(0, MAX_HOPS) };
+    // Configured next hops in order, each with all its addresses: the fallbacks come after the first host's.
+    const all: HopAddress[] = [];
+    for (const hop of route.hops) {
+      const hops = await resolveNextHop(ctx.resolver, hop);
+      if (hops === 'null-mx') {
+        if (route.hops.length === 1) return { outcome: { status: 'failed', statusCode: '5.1.10', diagnostic: `556 5.1.10 Domain ${hop.host} does not accept mail (null MX)` } };
+        continue;
+      }
+      all.push(...hops.slice(0, MAX_HOPS));
+    }
+    // A configured next hop that does not resolve is our misconfiguration: keep the mail.
+    if (all.length === 0) return { outcome: { status: 'deferred', statusCode: '4.4.3', diagnostic: `Host ${route.hops.map((h) => h.host).join(', ')} has no address` } };
+    return { hops: all };
   } catch (err) {
     return { outcome: { status: 'deferred', statusCode: '4.4.3', diagnostic: `DNS lookup failed: ${(err as Error).message}` } };
   }
@@ -90,23 +101,25 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
   for (const hop of resolved.hops) {
     const remoteMta = `${hop.host}[${hop.address}]:${hop.port}`;
     if (ctx.isSelf?.(hop.address, hop.port)) return all({ ...loopsBack(domain), remoteMta });
-    const key = `${hop.address}:${hop.port}:${ctx.config.tls.outbound.mode}`;
+    const key = `${hop.address}:${hop.port}:${hop.host}:${route.tls.mode}:${route.tls.caFile ?? ''}:${route.tls.certFile ?? ''}:${route.auth?.usernameFile ?? ''}`;
     let conn = ctx.cache.take(key);
     if (!conn) {
       try {
         conn = await OutboundConnection.open({
-          key, address: hop.address, port: hop.port, servername: hop.host === hop.address ? '' : hop.host,
-          helo: ctx.config.hostname, tls: ctx.config.tls.outbound.mode, timeoutMs: ctx.connectTimeoutMs,
+          key, address: hop.address, port: hop.port, peerName: hop.host,
+          helo: ctx.config.hostname, tls: route.tls, auth: route.auth, timeoutMs: ctx.connectTimeoutMs,
         });
       } catch (err) {
         const e = err as SmtpError;
         if (e.code === 'ELOOP') return all({ ...loopsBack(domain), remoteMta });
-        const tls = e.code === 'ETLS' || /STARTTLS|TLS/i.test(e.message);
+        const tls = e.code === 'ETLS' || e.code === 'ETLSVERIFY' || /STARTTLS|TLS/i.test(e.message);
         last = {
-          status: 'deferred', statusCode: tls ? '4.7.5' : '4.4.1', remoteMta,
-          diagnostic: e.response ? `${remoteMta} said: ${e.response}` : `connect to ${remoteMta} failed: ${e.message}`,
+          status: 'deferred', statusCode: e.code === 'EAUTH' ? '4.7.0' : tls ? '4.7.5' : '4.4.1', remoteMta,
+          diagnostic: e.code === 'EAUTH' ? `authentication to ${remoteMta} failed: ${e.response ?? e.message}`
+            : e.response && !tls ? `${remoteMta} said: ${e.response}` : `${tls ? 'TLS with' : 'connect to'} ${remoteMta} failed: ${e.message}`,
         };
-        continue; // next MX / address
+        ctx.logger.info({ event: 'connect-failed', to: remoteMta, code: e.code, tls: route.tls.mode, reason: last.diagnostic }, `next hop ${remoteMta}: ${last.diagnostic}`);
+        continue; // next MX / address / fallback host
       }
     }
     const rcpts = indexes.map((i) => env.rcptTo[i]!);

@@ -2,9 +2,13 @@
  * The outbound SMTP client: nodemailer's SMTPConnection with the gateway's
  * TLS policy, per-recipient DSN parameters, and a connection cache.
  *
- * - Outbound TLS None → never STARTTLS; Attempt → STARTTLS when offered,
- *   certificate not verified (like Postfix "may"); Require → STARTTLS or no
- *   delivery (nothing is ever sent in clear).
+ * - Outbound TLS per route (routing/route-resolve.ts): None → never
+ *   STARTTLS; Attempt → STARTTLS when offered, certificate not verified
+ *   (Postfix "may"); Encrypt → STARTTLS or no delivery, not verified
+ *   ("encrypt"); Verify → STARTTLS, chain to a trusted CA (the policy's
+ *   bundle or the system roots) and the next hop's name checked ("secure").
+ *   A client certificate is presented when the policy has one.
+ * - SMTP AUTH with the route's credentials, only over TLS.
  * - nodemailer's envelope carries one NOTIFY/ORCPT for all its recipients
  *   (its public `dsn` option); recipients whose DSN parameters differ are
  *   therefore sent in separate transactions (deliver-message.ts groups them,
@@ -14,11 +18,59 @@
  * - ConnectionCache keeps idle connections per address:port for a short
  *   time and hands them out again after RSET (Postfix's connection cache).
  */
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { readFile, stat } from 'node:fs/promises';
+import { connect as tcpConnect, isIP, type Socket } from 'node:net';
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import type { Credentials, TlsPolicy } from '../routing/route-resolve.ts';
 import { PassThrough, type Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 
-export type TlsMode = 'None' | 'Attempt' | 'Require';
+export type { TlsPolicy, Credentials };
+
+/** Secret files (CA bundles, client certificates, credentials), re-read when the mounted Secret changes (its mtime moves). */
+const secretCache = new Map<string, { mtimeMs: number; data: Buffer }>();
+export async function readSecret(path: string): Promise<Buffer> {
+  const st = await stat(path);
+  const hit = secretCache.get(path);
+  if (hit && hit.mtimeMs === st.mtimeMs) return hit.data;
+  const data = await readFile(path);
+  secretCache.set(path, { mtimeMs: st.mtimeMs, data });
+  return data;
+}
+
+/**
+ * Why a certificate was refused, from the handshake error (nodemailer passes
+ * it on as ESOCKET with Node's — OpenSSL's — message, its code replaced).
+ */
+export function certificateProblem(message: string): string | undefined {
+  const known: [RegExp, string][] = [
+    [/certificate has expired/i, 'the certificate has expired'],
+    [/certificate is not yet valid/i, 'the certificate is not valid yet'],
+    [/does not match certificate's altnames|altname/i, 'the certificate is for another name'],
+    [/self[- ]signed certificate in certificate chain/i, 'the chain ends in an untrusted self-signed CA'],
+    [/self[- ]signed certificate/i, 'the certificate is self-signed'],
+    [/unable to verify the first certificate|unable to get (local )?issuer certificate/i, 'the certificate is from an unknown CA'],
+    [/certificate (signature failure|revoked)|bad certificate/i, 'the certificate is not acceptable'],
+  ];
+  return known.find(([re]) => re.test(message))?.[1];
+}
+
+/** TLS options of one connection: Verify checks chain and name (the configured host or MX name); the others accept any certificate. */
+async function tlsOptionsFor(policy: TlsPolicy, mode: TlsPolicy['mode'], peerName: string): Promise<ConnectionOptions> {
+  const named = isIP(peerName) === 0;
+  const [ca, cert, key] = await Promise.all([
+    mode === 'Verify' && policy.caFile ? readSecret(policy.caFile) : undefined,
+    policy.certFile ? readSecret(policy.certFile) : undefined,
+    policy.keyFile ? readSecret(policy.keyFile) : undefined,
+  ]);
+  return {
+    rejectUnauthorized: mode === 'Verify',
+    ...(named ? { servername: peerName } : {}),
+    ...(mode === 'Verify' ? { checkServerIdentity: (_host: string, c: PeerCertificate) => checkServerIdentity(peerName, c) } : {}),
+    ...(ca ? { ca } : {}),
+    ...(cert && key ? { cert, key } : {}),
+  };
+}
 
 export interface RcptDsn {
   notify?: string[] | undefined;
@@ -101,32 +153,56 @@ export class OutboundConnection {
   }
 
   /**
-   * Connects, greets and (by policy) starts TLS. A next hop that answers
-   * EHLO with our own hostname is ourselves (a mail loop): rejected with
-   * code ELOOP before any transaction.
+   * Connects, greets, starts TLS by the route's policy, and logs in when the
+   * route has credentials (only over TLS). A next hop that answers EHLO with
+   * our own hostname is ourselves (a mail loop): rejected with code ELOOP
+   * before any transaction. Errors: ETLS (no TLS where required, or the
+   * handshake failed), ETLSVERIFY (Verify: the certificate was refused, with
+   * the reason), EAUTH (the server refused the login, with its reply).
+   * Attempt falls back to plaintext once when the TLS handshake itself fails,
+   * like Postfix's "may".
    */
-  static async open(opts: { key: string; address: string; port: number; servername: string; helo: string; tls: TlsMode; timeoutMs: number }): Promise<OutboundConnection> {
+  static async open(opts: { key: string; address: string; port: number; peerName: string; helo: string; tls: TlsPolicy; auth?: Credentials | undefined; timeoutMs: number }): Promise<OutboundConnection> {
+    try {
+      return await OutboundConnection.connectOnce(opts, opts.tls.mode);
+    } catch (err) {
+      if (opts.tls.mode !== 'Attempt' || (err as SmtpError).code !== 'ETLS' || opts.auth) throw err;
+      return OutboundConnection.connectOnce(opts, 'None');
+    }
+  }
+
+  private static async connectOnce(opts: Parameters<typeof OutboundConnection.open>[0], mode: TlsPolicy['mode']): Promise<OutboundConnection> {
     let socket: Socket;
     try {
       socket = await openSocket(opts.address, opts.port, opts.timeoutMs);
     } catch (err) {
       throw new SmtpError(err as Error & { command?: string });
     }
+    const tlsOptions = await tlsOptionsFor(opts.tls, mode, opts.peerName);
     const conn = new SMTPConnection({
       connection: socket,
       host: opts.address,
       port: opts.port,
       name: opts.helo,
-      ...(opts.tls === 'None' ? { ignoreTLS: true } : {}),
-      ...(opts.tls === 'Require' ? { requireTLS: true } : {}),
-      tls: { rejectUnauthorized: false, ...(opts.servername ? { servername: opts.servername } : {}) },
+      ...(mode === 'None' ? { ignoreTLS: true } : {}),
+      ...(mode === 'Encrypt' || mode === 'Verify' ? { requireTLS: true } : {}),
+      tls: tlsOptions,
       connectionTimeout: opts.timeoutMs,
       greetingTimeout: opts.timeoutMs,
       socketTimeout: opts.timeoutMs * 3,
       logger: false,
     });
-    return new Promise((resolve, reject) => {
-      const fail = (err: Error) => reject(new SmtpError(err as Error & { command?: string }));
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        const e = err as Error & { code?: string; command?: string; reason?: string };
+        // A certificate refused under Verify: say why (expired, wrong name, self-signed, unknown CA).
+        const reason = mode === 'Verify' ? certificateProblem(e.message) : undefined;
+        if (reason) return reject(new SmtpError(Object.assign(new Error(`certificate of ${opts.peerName} not verified: ${reason} (${e.message})`), { code: 'ETLSVERIFY', command: 'STARTTLS' })));
+        if ((mode === 'Encrypt' || mode === 'Verify') && e.code === 'ETLS' && /upgrading connection with STARTTLS/i.test(e.message)) {
+          return reject(new SmtpError(Object.assign(new Error(`TLS is required (${mode}) and the next hop does not do STARTTLS (${e.message})`), { code: 'ETLS', command: 'STARTTLS' })));
+        }
+        reject(new SmtpError(e));
+      };
       conn.once('error', fail);
       conn.connect(() => {
         conn.removeListener('error', fail);
@@ -135,13 +211,26 @@ export class OutboundConnection {
           conn.close();
           return reject(new SmtpError(Object.assign(new Error(`the next hop greets as ${peerName}, our own hostname`), { code: 'ELOOP' })));
         }
-        if (opts.tls === 'Require' && !conn.secure) {
+        if ((mode === 'Encrypt' || mode === 'Verify') && !conn.secure) {
           conn.close();
           return reject(new SmtpError(Object.assign(new Error('TLS required but not established'), { code: 'ETLS' })));
         }
-        resolve(new OutboundConnection(opts.key, conn));
+        resolve();
       });
     });
+    if (opts.auth) {
+      if (!conn.secure) {
+        conn.close();
+        throw new SmtpError(Object.assign(new Error('credentials are only sent over TLS, and the session is not encrypted'), { code: 'ETLS' }));
+      }
+      const [user, pass] = await Promise.all([readSecret(opts.auth.usernameFile), readSecret(opts.auth.passwordFile)]);
+      await new Promise<void>((resolve, reject) => conn.login({ user: user.toString('utf8').trim(), pass: pass.toString('utf8').replace(/\r?\n$/, '') }, (err) => {
+        if (!err) return resolve();
+        conn.close();
+        reject(new SmtpError(Object.assign(err as Error, { code: 'EAUTH', command: 'AUTH' })));
+      }));
+    }
+    return new OutboundConnection(opts.key, conn);
   }
 
   get secure(): boolean {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { localDomain, mailGateway, trustedNetwork, type GatewayConfig } from '../../api/index.ts';
-import { renderGatewayConfig } from '../../operator/render-gateway-config.ts';
+import { renderGatewayConfig, type RenderOptions } from '../../operator/render-gateway-config.ts';
 import { Gateway } from '../../gateway/gateway.ts';
 
 export interface Fixture {
@@ -18,7 +18,7 @@ export interface Fixture {
   networks?: string[];
 }
 
-export function buildConfig(f: Fixture): GatewayConfig {
+export function buildConfig(f: Fixture, options: RenderOptions = {}): GatewayConfig {
   const meta = (name: string) => ({ name, namespace: 'test' });
   // Tests that are not about sender authentication turn it off, and DNS never leaves loopback (port 9: nothing answers).
   const gw = mailGateway.parse({
@@ -32,7 +32,7 @@ export function buildConfig(f: Fixture): GatewayConfig {
   const networks = f.networks && f.networks.length > 0
     ? [trustedNetwork.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: meta('n'), spec: { gatewayRef: { name: 'gw' }, cidrs: f.networks } })]
     : [];
-  return renderGatewayConfig(gw, domains, networks);
+  return renderGatewayConfig(gw, domains, networks, options);
 }
 
 export class LogCapture {

@@ -26,6 +26,8 @@ export interface SinkOptions {
   /** Wait this long before answering the end of data. */
   dataDelayMs?: number;
   tls?: { key: Buffer; cert: Buffer };
+  /** Require SMTP AUTH (PLAIN, LOGIN) with these credentials; `insecure`: offer it without TLS too. */
+  auth?: { user: string; pass: string; insecure?: boolean };
   dsn?: boolean;
   /** Offer SMTPUTF8 (default true). */
   smtputf8?: boolean;
@@ -39,6 +41,8 @@ export interface Sink {
   messages: Received[];
   connections: number;
   rcptAttempts: Map<string, number>;
+  /** AUTH attempts seen: [user, succeeded, over TLS]. */
+  auths: [string, boolean, boolean][];
   waitFor(n: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
 }
@@ -49,7 +53,7 @@ export function refuse(code: number, text: string): Error & { responseCode: numb
 
 export async function startSink(o: SinkOptions = {}): Promise<Sink> {
   const sink: Sink = {
-    port: 0, host: o.host ?? '127.0.0.1', messages: [], connections: 0, rcptAttempts: new Map(),
+    port: 0, host: o.host ?? '127.0.0.1', messages: [], connections: 0, rcptAttempts: new Map(), auths: [],
     waitFor: async (n, timeoutMs = 15_000) => {
       const until = Date.now() + timeoutMs;
       while (sink.messages.length < n) {
@@ -61,8 +65,15 @@ export async function startSink(o: SinkOptions = {}): Promise<Sink> {
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
   const options: SMTPServerOptions = {
-    logger: false, disableReverseLookup: true, authOptional: true, closeTimeout: 500,
-    disabledCommands: o.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    logger: false, disableReverseLookup: true, authOptional: !o.auth, closeTimeout: 500,
+    disabledCommands: [...(o.auth ? [] : ['AUTH']), ...(o.tls ? [] : ['STARTTLS'])],
+    ...(o.auth ? { authMethods: ['PLAIN', 'LOGIN'], allowInsecureAuth: Boolean(o.auth.insecure) } : {}),
+    onAuth(auth, session, cb) {
+      const ok = auth.username === o.auth?.user && auth.password === o.auth?.pass;
+      sink.auths.push([auth.username ?? '', ok, Boolean(session.secure)]);
+      if (!ok) return cb(Object.assign(new Error('5.7.8 Authentication credentials invalid'), { responseCode: 535 }));
+      cb(null, { user: auth.username });
+    },
     hideSTARTTLS: !o.tls,
     hideDSN: o.dsn === false,
     hideSMTPUTF8: o.smtputf8 === false,
