@@ -74,3 +74,14 @@ describe('rule lints (issue 15)', () => {
     assert.ok(f.some((x) => x.code === 'MGW103' && x.field === 'spec.rules[0].protection.antivirus.actions.infected'));
   });
 });
+
+describe('outbound lints (issue 16)', () => {
+  const gw = (spec: Record<string, unknown>) => mailGateway.parse({ apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { integration: 'Direct', ...spec } });
+  const codes = (g: ReturnType<typeof gw>) => lint([g], [], []).filter((f) => /^MGW11[234]$/.test(f.code)).map((f) => `${f.code} ${f.field}`);
+  it('AUTH without TLS is an error; with Attempt a warning; Require is the old name of Encrypt', () => {
+    assert.deepEqual(codes(gw({ tls: { outbound: { mode: 'None' } }, relayHost: { host: 'smarthost.example', auth: { secretName: 'login' } }, transports: [{ name: 'p', domains: ['p.example'], nextHops: [{ host: 'mx.p.example' }], auth: { secretName: 'l2' } }] })),
+      ['MGW112 spec.relayHost.auth', 'MGW112 spec.transports[0].auth']);
+    assert.deepEqual(codes(gw({ relayHost: { host: 'smarthost.example', auth: { secretName: 'login' } } })), ['MGW113 spec.relayHost.tls.mode']);
+    assert.deepEqual(codes(gw({ tls: { outbound: { mode: 'Require' } }, relayHost: { host: 'smarthost.example', tls: { mode: 'Verify' }, auth: { secretName: 'login' } } })), ['MGW114 spec.tls.outbound.mode']);
+  });
+});

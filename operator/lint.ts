@@ -84,6 +84,13 @@ function lintGateway(gw: MailGateway): Finding[] {
       add('MGW111', 'Warning', r.match?.authentication ? `${at}.match.authentication` : `${at}.authentication.enabled`, 'No sender authentication check is on (spec.authentication): every result is None.');
     }
   });
+  const effective = (mode: string | undefined) => mode ?? s.tls.outbound.mode;
+  if (s.relayHost?.auth && effective(s.relayHost.tls?.mode) === 'None') add('MGW112', 'Error', 'spec.relayHost.auth', 'AUTH is only sent over TLS, and TLS to the relay host is None: the mail would wait forever. Set relayHost.tls.mode to Encrypt or Verify.');
+  s.transports.forEach((t, i) => {
+    if (t.auth && effective(t.tls?.mode) === 'None') add('MGW112', 'Error', `spec.transports[${i}].auth`, 'AUTH is only sent over TLS, and TLS on this transport is None: set tls.mode to Encrypt or Verify.');
+  });
+  if (s.relayHost?.auth && effective(s.relayHost.tls?.mode) === 'Attempt') add('MGW113', 'Warning', 'spec.relayHost.tls.mode', 'With AUTH, Attempt means the mail waits whenever STARTTLS fails (credentials are never sent in clear): say Encrypt, or Verify with the relay\'s CA.');
+  if (s.tls.outbound.mode === 'Require') add('MGW114', 'Warning', 'spec.tls.outbound.mode', 'Require is the old name of Encrypt (encrypted, certificate not checked): write Encrypt, or Verify to check the certificate.');
   if (s.integration !== 'Direct' && !s.relayHost) add('MGW105', 'Warning', 'spec.relayHost', 'Behind an edge gateway all outbound mail should go to the edge: set relayHost to it (KSMG step 2).');
   if (s.integration === 'Direct' && s.recipientVerification.mode === 'DoNotReject') add('MGW106', 'Warning', 'spec.recipientVerification.mode', 'As the MX, accepting unknown recipients means bouncing them later (backscatter): use RejectUnverified.');
   return out;
