@@ -80,7 +80,9 @@ export const gatewayConfig = z.strictObject({
     bounceLifetimeMs: ms,
     minBackoffMs: ms,
     maxBackoffMs: ms,
+    delayWarningMs: ms.default(4 * 3600_000),
   }),
+  dsn: z.strictObject({ suppressForSuspectSenders: z.boolean(), suppressForUnreachableSenders: z.boolean() }).default({ suppressForSuspectSenders: true, suppressForUnreachableSenders: true }),
   tls: z.strictObject({
     inbound: z.strictObject({
       mode: z.enum(TLS_MODES),

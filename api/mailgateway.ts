@@ -94,6 +94,7 @@ export const mailGatewaySpec = z.strictObject({
       bounceLifetime: duration.default('72h').describe('How long a DSN may stay deferred before it is dropped.'),
       minBackoff: duration.default('5m').describe('Shortest wait between delivery attempts.'),
       maxBackoff: duration.default('1h').describe('Longest wait between delivery attempts.'),
+      delayWarning: duration.default('4h').describe('After this long still deferred, the sender gets one delay notice (RFC 3464 Action: delayed) unless NOTIFY excludes DELAY; "0" turns delay notices off.'),
       storage: z.strictObject({
         size: size.default('10Gi').describe('Size of the spool volume per pod.'),
         storageClassName: z.string().max(253).optional().describe('StorageClass of the spool volume.'),
@@ -101,6 +102,12 @@ export const mailGatewaySpec = z.strictObject({
     })
     .prefault({})
     .describe('Queue lifetime, retry and spool storage.'),
+  dsn: z.strictObject({
+    suppressForSuspectSenders: z.boolean().default(true)
+      .describe('No DSN (logged and counted instead) to a sender whose message failed SPF or DMARC or scored as spam: it is most likely forged (backscatter).'),
+    suppressForUnreachableSenders: z.boolean().default(true)
+      .describe('No DSN to a sender whose domain has a null MX or no address: it could never be delivered.'),
+  }).prefault({}).describe('Delivery status notifications to senders.'),
   tls: z
     .strictObject({
       inbound: z.strictObject({

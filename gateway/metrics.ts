@@ -21,6 +21,7 @@ export class GatewayMetrics {
   readonly memoryBudget = new Gauge({ name: 'mailgw_gateway_memory_budget_bytes', help: 'The memory budget (limits.memoryBudget): bytes in use and the limit.', labelNames: ['state'], registers: [this.registry] });
   readonly sessionLimits = new Counter({ name: 'mailgw_gateway_session_limit_closes_total', help: 'Sessions closed with 421 for too many errors (limits.maxErrors) or junk commands (limits.maxJunkCommands).', labelNames: ['limit'], registers: [this.registry] });
   readonly bounces = new Counter({ name: 'mailgw_gateway_bounces_total', help: 'DSNs sent to senders.', registers: [this.registry] });
+  readonly dsnSuppressed = new Counter({ name: 'mailgw_gateway_dsn_suppressed_total', help: 'DSNs not sent, by reason: suspect (SPF, DMARC, spam) or unreachable (null MX, no address).', labelNames: ['reason'], registers: [this.registry] });
   readonly scannerSeconds = new Histogram({ name: 'mailgw_gateway_scanner_seconds', help: 'Scan time by scanner.', labelNames: ['scanner'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
   readonly scannerErrors = new Counter({ name: 'mailgw_gateway_scanner_errors_total', help: 'Scanner failures (down, timeout, bad answer) by scanner.', labelNames: ['scanner'], registers: [this.registry] });
   readonly configReloads = new Counter({ name: 'mailgw_gateway_config_reloads_total', help: 'Config reloads by result (applied, rejected).', labelNames: ['result'], registers: [this.registry] });

@@ -151,7 +151,9 @@ export function renderGatewayConfig(
       bounceLifetimeMs: ms(spec.queue.bounceLifetime),
       minBackoffMs: ms(spec.queue.minBackoff),
       maxBackoffMs: ms(spec.queue.maxBackoff),
+      delayWarningMs: ms(spec.queue.delayWarning),
     },
+    dsn: { suppressForSuspectSenders: spec.dsn.suppressForSuspectSenders, suppressForUnreachableSenders: spec.dsn.suppressForUnreachableSenders },
     tls: {
       inbound: {
         mode: cert ? spec.tls.inbound.mode : 'None',

@@ -40,7 +40,7 @@ describe('delivery', () => {
       },
     });
     edge = await startSink();
-    dns = await startDns({ mx: [['edge.test', 'mx.edge.test', 10]], a: [['mx.edge.test', '127.0.0.1']] });
+    dns = await startDns({ mx: [['edge.test', 'mx.edge.test', 10]], a: [['mx.edge.test', '127.0.0.1'], ['external.test', '127.0.0.1']] }); // the senders' domain exists: DSNs go to it (dsn.suppressForUnreachableSenders)
     gw = await startGateway(buildConfig({
       spec: {
         integration: 'BehindEdgeGatewayNoRecipientVerification',

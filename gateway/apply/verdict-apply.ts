@@ -53,8 +53,8 @@ export interface ReceivedMessage {
   log: Record<string, unknown>;
   /** The reply (and log line) for a queue entry that could not be written. */
   spoolFailed: (err: unknown) => Error;
-  /** The sender failed SPF or DMARC, or the message scored as (probable) spam: never notified (no backscatter). */
-  senderSuspect: boolean;
+  /** Why the sender is most likely forged (SPF or DMARC failed, spam), or undefined: never notified (no backscatter), and no DSN (it is kept in the envelope). */
+  senderSuspect: string | undefined;
 }
 
 const DEFAULT_RULE = { name: 'default', mode: 'Scan' as const, backup: false };
@@ -94,8 +94,10 @@ export function subjectTags(cfg: GatewayConfig, rule: Rule | undefined, v: Verdi
   return tags.length > 0 ? tags.map(headerText).join(' ') : undefined;
 }
 
-export async function applyVerdict(rt: Runtime, m: ReceivedMessage, verdicts: Map<string, Verdict>): Promise<string> {
+export async function applyVerdict(rt: Runtime, received: ReceivedMessage, verdicts: Map<string, Verdict>): Promise<string> {
   const cfg = rt.config;
+  // Every queue entry of this message remembers a suspect sender, so that no later DSN goes to it (dsn.suppressForSuspectSenders).
+  const m: ReceivedMessage = received.senderSuspect ? { ...received, envelope: (id, rcptTo) => ({ ...received.envelope(id, rcptTo), suspect: received.senderSuspect }) } : received;
   const groups = groupByRule(m.recipients);
   const verdictOf = (name: string) => verdicts.get(name);
   const actionOf = (name: string, mode: string) => (mode === 'Delete' ? 'Delete' : mode === 'Skip' ? 'Skip' : mode === 'Reject' ? 'Reject' : verdictOf(name)?.action ?? 'Skip');
@@ -124,7 +126,7 @@ export async function applyVerdict(rt: Runtime, m: ReceivedMessage, verdicts: Ma
     const b = await rt.backup.storeFrom(m.original, { qid: m.qid, from: m.mailFrom, to: rs.map((r) => r.address), client: m.client, rule: name, action: groupAction(name), reasons: reasonsOf(name) });
     rt.logger.info({ event: 'backup', qid: m.qid, backupId: b.id, rule: name }, `original kept in the backup store: ${b.id}`);
   }
-  const bounceCtx: BounceContext = { injector: rt.injector, hostname: cfg.hostname, domains: rt.domains, logger: rt.logger, metrics: rt.metrics, now: Date.now };
+  const bounceCtx: BounceContext = { injector: rt.injector, hostname: cfg.hostname, domains: rt.domains, logger: rt.logger, metrics: rt.metrics, now: Date.now, policy: cfg.dsn, resolver: rt.resolver };
   // The Subject is read only for rules that have actions (templates, notices).
   const subject = [...groups.keys()].some((n) => rt.rules.get(n)?.actions) ? await subjectOf(m.original) : '';
   const notices = async (inSession: boolean) => {
@@ -133,7 +135,7 @@ export async function applyVerdict(rt: Runtime, m: ReceivedMessage, verdicts: Ma
       if (!rule?.actions?.notify.length) continue;
       await notifyRule(bounceCtx, rule, {
         action: groupAction(name), verdict: verdictOf(name), qid: m.qid, sender: m.mailFrom, recipients: rs.map((r) => r.address), subject,
-        senderSuspect: m.senderSuspect, senderGotReply: inSession,
+        senderSuspect: Boolean(m.senderSuspect), senderGotReply: inSession,
       });
     }
   };

@@ -27,6 +27,8 @@ export interface Outcome {
   statusCode: string;
   diagnostic: string;
   remoteMta?: string | undefined;
+  /** Delivered to a next hop that does not do DSN: a NOTIFY=SUCCESS sender gets a "relayed" notice from us. */
+  relayedWithoutDsn?: boolean | undefined;
 }
 
 export interface DeliveryContext {
@@ -139,7 +141,7 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
       const refused = new Map(result.rejected.map((r) => [r.recipient, r]));
       return indexes.map((index) => {
         const r = refused.get(env.rcptTo[index]!.address);
-        if (!r) return { index, status: 'delivered', statusCode: '2.0.0', diagnostic: result.response ?? '250 OK', remoteMta };
+        if (!r) return { index, status: 'delivered', statusCode: '2.0.0', diagnostic: result.response ?? '250 OK', remoteMta, ...(conn!.dsn ? {} : { relayedWithoutDsn: true }) };
         return { index, status: r.code >= 500 ? 'failed' : 'deferred', statusCode: enhancedOf(r.response, r.code), diagnostic: r.response, remoteMta };
       });
     } catch (err) {

@@ -141,11 +141,15 @@ export class OutboundConnection {
   closed = false;
   /** The next hop offered SMTPUTF8 in its EHLO reply (RFC 6531). */
   readonly smtputf8: boolean;
+  /** The next hop offered DSN (RFC 3461): it reports delivery itself; without it, NOTIFY=SUCCESS gets a "relayed" notice from us. */
+  readonly dsn: boolean;
 
-  private constructor(key: string, conn: SMTPConnection) {
+  /** `ehlo`: the next hop's EHLO reply (the last one, after STARTTLS), which names its extensions. */
+  private constructor(key: string, conn: SMTPConnection, ehlo: string) {
     this.key = key;
     this.conn = conn;
-    this.smtputf8 = /^250[ -]SMTPUTF8\b/im.test(conn.lastServerResponse || '');
+    this.smtputf8 = /^250[ -]SMTPUTF8\b/im.test(ehlo);
+    this.dsn = /^250[ -]DSN\b/im.test(ehlo);
     conn.on('error', () => undefined);
     conn.once('end', () => {
       this.closed = true;
@@ -218,6 +222,8 @@ export class OutboundConnection {
         resolve();
       });
     });
+    // Before AUTH, whose reply would replace it.
+    const ehlo = conn.lastServerResponse || '';
     if (opts.auth) {
       if (!conn.secure) {
         conn.close();
@@ -230,7 +236,7 @@ export class OutboundConnection {
         reject(new SmtpError(Object.assign(err as Error, { code: 'EAUTH', command: 'AUTH' })));
       }));
     }
-    return new OutboundConnection(opts.key, conn);
+    return new OutboundConnection(opts.key, conn, ehlo);
   }
 
   get secure(): boolean {

@@ -41,13 +41,16 @@ export interface Judgement {
   recipients: EnvelopeRecipient[];
   /** Verdict per rule name (Scan groups that had something to run). */
   verdicts: Map<string, Verdict>;
-  /** The sender failed SPF or DMARC, or the message scored as (probable) spam: it gets no notices. */
-  senderSuspect: boolean;
+  /** Why the sender is most likely forged — SPF or DMARC failed, or the message scored as (probable) spam — or undefined: such a sender gets no notices and no DSNs. */
+  senderSuspect: string | undefined;
 }
 
-/** A sender we must not write to: SPF fail or softfail, DMARC fail, or spam. */
-export function suspectSender(auth: AuthResult | undefined, spam: ScanReport['spam']): boolean {
-  return auth?.spf === 'fail' || auth?.spf === 'softfail' || auth?.dmarc === 'fail' || spam?.status === 'spam' || spam?.status === 'probable';
+/** A sender we must not write to: SPF fail or softfail, DMARC fail, or spam; the reason, or undefined. */
+export function suspectSender(auth: AuthResult | undefined, spam: ScanReport['spam']): string | undefined {
+  if (auth?.spf === 'fail' || auth?.spf === 'softfail') return `SPF ${auth.spf}`;
+  if (auth?.dmarc === 'fail') return 'DMARC fail';
+  if (spam?.status === 'spam' || spam?.status === 'probable') return `scored as ${spam.status === 'spam' ? 'spam' : 'probable spam'} (${spam.score})`;
+  return undefined;
 }
 
 /** Some recipient's rule may write to the sender: the sender must then be checked first (no backscatter). */

@@ -12,11 +12,11 @@
 import type { Logger } from 'pino';
 import { deliverRecipients, type DeliveryContext, type Outcome } from '../delivery/deliver-message.ts';
 import { queueBounce } from '../bounce/bounce-queue.ts';
-import { FULL_RETURN_LIMIT } from '../bounce/dsn-build.ts';
+import { FULL_RETURN_LIMIT, type DsnKind } from '../bounce/dsn-build.ts';
 import type { Injector } from '../inject/injector.ts';
 import type { DeliveryState, StoredMessage } from '../spool/spool-types.ts';
 import type { SchedulerControl } from './queue-admin.ts';
-import { backoffMs, isFinal, lifetimeMs, stateOf, wantsFailureDsn } from './queue-state.ts';
+import { backoffMs, isFinal, lifetimeMs, stateOf, wantsDelayDsn, wantsFailureDsn, wantsSuccessDsn } from './queue-state.ts';
 
 export interface QueueOptions {
   maxActive?: number;
@@ -163,6 +163,16 @@ export class QueueManager implements SchedulerControl {
     }
     const dsnFor = newlyFailed.filter((i) => wantsFailureDsn(msg.envelope.mailFrom, msg.envelope.rcptTo[i]!));
     if (dsnFor.length > 0 && !this.deleteRequested.has(msg.id)) await this.queueDsn(msg, state, dsnFor, expired);
+    // NOTIFY=SUCCESS passed to a next hop without DSN: that hop will never report, so we say "relayed" (RFC 3461 6.2.2).
+    const relayed = outcomes.filter((o) => o.status === 'delivered' && o.relayedWithoutDsn && wantsSuccessDsn(msg.envelope.mailFrom, msg.envelope.rcptTo[o.index]!)).map((o) => o.index);
+    if (relayed.length > 0) await this.queueDsn(msg, state, relayed, false, 'relayed');
+    // One delay notice per message once it has waited queue.delayWarning, for the recipients still deferred.
+    const delayMs = this.ctx.config.queue.delayWarningMs;
+    if (delayMs > 0 && !state.delayNotified && !expired && now - Date.parse(msg.envelope.receivedAt) >= delayMs) {
+      const delayed = state.rcpts.flatMap((r, i) => (r.status === 'deferred' && wantsDelayDsn(msg.envelope.mailFrom, msg.envelope.rcptTo[i]!) ? [i] : []));
+      if (delayed.length > 0) await this.queueDsn(msg, state, delayed, false, 'delayed', new Date(Date.parse(msg.envelope.receivedAt) + lifetimeMs(msg, this.ctx.config.queue)));
+      state.delayNotified = true;
+    }
     if (this.deleteRequested.delete(msg.id) || isFinal(state)) {
       await this.ctx.spool.remove(msg.id);
       this.logger.info({ event: 'removed', qid: msg.id, delivered: state.rcpts.filter((r) => r.status === 'delivered').length, failed: state.rcpts.filter((r) => r.status === 'failed').length }, 'message removed from the queue');
@@ -194,12 +204,14 @@ export class QueueManager implements SchedulerControl {
     return run;
   }
 
-  private async queueDsn(msg: StoredMessage, state: DeliveryState, indexes: number[], expired: boolean): Promise<void> {
+  private async queueDsn(msg: StoredMessage, state: DeliveryState, indexes: number[], expired: boolean, kind: DsnKind = 'failed', retryUntil?: Date): Promise<void> {
     const env = msg.envelope;
     // A DSN returns the whole message only up to FULL_RETURN_LIMIT: never read more than that.
     const original = await this.ctx.spool.readHead(msg.id, FULL_RETURN_LIMIT + 1);
-    await queueBounce({ injector: this.ctx.injector, hostname: this.ctx.config.hostname, domains: this.ctx.domains, logger: this.logger, metrics: this.ctx.metrics, now: this.now }, env, original,
-      indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired);
+    await queueBounce({
+      injector: this.ctx.injector, hostname: this.ctx.config.hostname, domains: this.ctx.domains, logger: this.logger, metrics: this.ctx.metrics, now: this.now,
+      policy: this.ctx.config.dsn, resolver: this.ctx.resolver,
+    }, env, original, indexes.map((i) => ({ address: env.rcptTo[i]!.address, orcpt: env.rcptTo[i]!.dsn?.orcpt, state: state.rcpts[i]! })), expired, kind, retryUntil);
   }
 
   // ---- what queue administration asks of the scheduler (queue-admin.ts) ----

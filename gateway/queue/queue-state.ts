@@ -37,6 +37,18 @@ export function wantsFailureDsn(sender: string, rcpt: EnvelopeRecipient): boolea
   return notify.includes('FAILURE');
 }
 
+/** RFC 3461: a delay notice unless NOTIFY is given without DELAY (or is NEVER); never to <>. */
+export function wantsDelayDsn(sender: string, rcpt: EnvelopeRecipient): boolean {
+  if (sender === '') return false;
+  const notify = rcpt.dsn?.notify;
+  return !notify || notify.length === 0 || notify.includes('DELAY');
+}
+
+/** RFC 3461: a success (here: relayed) notice only when NOTIFY asks for SUCCESS. */
+export function wantsSuccessDsn(sender: string, rcpt: EnvelopeRecipient): boolean {
+  return sender !== '' && (rcpt.dsn?.notify ?? []).includes('SUCCESS');
+}
+
 export function isFinal(state: DeliveryState): boolean {
   return state.rcpts.every((r) => r.status === 'delivered' || r.status === 'failed');
 }

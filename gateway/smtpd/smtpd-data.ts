@@ -173,7 +173,7 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
   }, {
     message: original, ip: state.client, helo: session.hostNameAppearsAs || '', sender: tx.mailFrom, recipients: tx.recipients.map((r) => r.address), qid: tx.qid,
     trusted: state.trusted, origin: behindEdge && !state.trusted ? originOf(await original.read(0, 256 * 1024), (ip) => ip === state.client || rt.trusted.contains(ip)) : undefined,
-  }, tx.recipients) : { recipients: tx.recipients, verdicts: new Map(), senderSuspect: false };
+  }, tx.recipients) : { recipients: tx.recipients, verdicts: new Map(), senderSuspect: undefined };
   const reply = await applyVerdict(rt, {
     qid: tx.qid, mailFrom: tx.mailFrom, client: state.client, recipients: judged.recipients, original, senderSuspect: judged.senderSuspect,
     envelope: (id, rcptTo) => envelopeOf(session, tx, state.client, id, rcptTo, hops), log: base, spoolFailed: fail,

@@ -30,6 +30,8 @@ export interface Envelope {
   rcptTo: EnvelopeRecipient[];
   /** Received/Delivered-To header fields of the message as stored (ours included): loop detection at delivery. Absent in messages queued by older versions. */
   hops?: number;
+  /** Why the sender is most likely forged (SPF or DMARC failed, spam): it gets no DSN (dsn.suppressForSuspectSenders). */
+  suspect?: string | undefined;
   /** Bytes of the message as stored (with the gateway's Received header). */
   size: number;
   /** CRC-32 of the stored message bytes. */
@@ -55,6 +57,8 @@ export interface DeliveryState {
   /** Index-aligned with envelope.rcptTo. */
   rcpts: RecipientState[];
   lastAttemptAt?: number | undefined;
+  /** The sender has had its delay notice (queue.delayWarning): one per message. */
+  delayNotified?: boolean | undefined;
 }
 
 export interface ChunkRef {

@@ -64,6 +64,8 @@ describe('rule matrix', () => {
         ['dm.test', 'v=spf1 ip4:192.0.2.1 -all'],
         ['_dmarc.dm.test', 'v=DMARC1; p=none'],
       ],
+      // The senders' domains exist, so DSNs may go to them (dsn.suppressForUnreachableSenders).
+      a: [['ok.test', '127.0.0.1'], ['fail.test', '127.0.0.1'], ['dm.test', '127.0.0.1']],
     });
     [clamd, rspamd] = await Promise.all([startClamd(), startRspamd()]);
     internal = await startSink();
