@@ -25,6 +25,7 @@ import { adminSocketPath, startAdminServer } from './admin/admin-server.ts';
 import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
 import { QueueAdmin } from './queue/queue-admin.ts';
+import { CertWatch } from './cert-watch.ts';
 import { buildEnvelope, recipientOf } from './inject/envelope-build.ts';
 import { BackupStore } from './backup/backup-store.ts';
 import { newQueueId } from './queue-id.ts';
@@ -57,6 +58,8 @@ export interface GatewayOptions {
   handover?: { host: string; port: number; token: string } | undefined;
   /** The state directory's lock, when the caller took it already (mailgw up, before writing TLS files there); the gateway releases it when it stops. */
   lock?: StateLock | undefined;
+  /** How often the mounted certificate files are looked at for a renewal (default 10 s). */
+  certPollMs?: number | undefined;
 }
 
 /** The listeners, bound before the spool is opened. */
@@ -98,6 +101,8 @@ export class Gateway {
   private current: { rt: Runtime; smtp: GatewaySmtpServer };
   /** Every smtp-server built (one per config generation); closed together at shutdown. */
   private readonly servers = new Set<GatewaySmtpServer>();
+  /** Renewed certificates, picked up from the mounted Secret (cert-watch.ts). */
+  certs: CertWatch | undefined;
   private readonly server: Server;
   private readonly admin: HttpServer;
   private readonly options: GatewayOptions;
@@ -255,6 +260,12 @@ export class Gateway {
       throw err;
     }
     const gw = new Gateway(rt, options, admin, bound, lock);
+    gw.certs = new CertWatch({
+      config: () => gw.current.rt.config,
+      // The listener hands new connections to the current server: its next handshakes use the new pair.
+      apply: (ctx) => gw.current.smtp.updateSecureContext({ key: ctx.key, cert: ctx.cert, ...(ctx.ca ? { ca: ctx.ca } : {}) }),
+    }, metrics, logger);
+    gw.certs.start(options.certPollMs ?? 10_000);
     ref.gw = gw;
     metrics.onScrape = () => {
       const s = gw.runtime.queueAdmin.stats();
@@ -341,6 +352,7 @@ export class Gateway {
    */
   async close(retire?: RetireOptions): Promise<HandoverResult | undefined> {
     this.stopping = true;
+    this.certs?.stop();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       for (const smtp of this.servers) smtp.close(() => undefined);
