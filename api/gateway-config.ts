@@ -82,6 +82,10 @@ export const gatewayConfig = z.strictObject({
     maxBackoffMs: ms,
     delayWarningMs: ms.default(4 * 3600_000),
   }),
+  dkim: z.strictObject({
+    keys: z.array(z.strictObject({ domain: z.string(), selector: z.string(), keyFile: z.string(), selectorFile: z.string() })),
+    headers: z.array(z.string()),
+  }).default({ keys: [], headers: [] }),
   dsn: z.strictObject({ suppressForSuspectSenders: z.boolean(), suppressForUnreachableSenders: z.boolean() }).default({ suppressForSuspectSenders: true, suppressForUnreachableSenders: true }),
   tls: z.strictObject({
     inbound: z.strictObject({

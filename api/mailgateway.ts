@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { ACTIONS, MESSAGE_ACTIONS, RULE_MODES, ruleSpec } from './rule.ts';
-import { OUTBOUND_TLS_MODES, relayHost, secretKeyRef, transport } from './outbound.ts';
+import { OUTBOUND_TLS_MODES, dkim, relayHost, secretKeyRef, transport } from './outbound.ts';
 
 export { ACTIONS, MESSAGE_ACTIONS, RULE_MODES } from './rule.ts';
 import { cidr, duration, metadata, objectName, port, size, toALabel } from './fields.ts';
@@ -102,6 +102,7 @@ export const mailGatewaySpec = z.strictObject({
     })
     .prefault({})
     .describe('Queue lifetime, retry and spool storage.'),
+  dkim: dkim.prefault({}),
   dsn: z.strictObject({
     suppressForSuspectSenders: z.boolean().default(true)
       .describe('No DSN (logged and counted instead) to a sender whose message failed SPF or DMARC or scored as spam: it is most likely forged (backscatter).'),

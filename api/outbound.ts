@@ -73,3 +73,19 @@ export const transport = z.strictObject({
 }).refine((t) => !t.auth || (t.tls?.mode ?? 'x') !== 'None', { message: 'AUTH is only sent over TLS: tls.mode must not be None', path: ['auth'] });
 
 export type OutboundTlsSpec = z.output<typeof outboundTls>;
+
+/** Header fields signed by default (RFC 6376 5.4.1's recommendation, each signed also when absent so it cannot be added later). */
+export const DKIM_DEFAULT_HEADERS = ['From', 'Reply-To', 'Subject', 'Date', 'To', 'Cc', 'Message-ID', 'In-Reply-To', 'References', 'MIME-Version', 'Content-Type', 'Content-Transfer-Encoding', 'List-Unsubscribe', 'List-Unsubscribe-Post'];
+
+export const dkimKey = z.strictObject({
+  domain: domain.describe('Signing domain (d=): outbound mail whose From: address is in this domain or a subdomain of it is signed.'),
+  selector: z.string().min(1).max(63).regex(/^[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'expected a DNS label or labels').describe('Selector (s=): the public key is published at <selector>._domainkey.<domain>. A key selector in the Secret overrides it, so a rotation can change key and selector together.'),
+  secretName: objectName.describe('Secret with the private key (PEM, RSA of 2048 bits or more, or Ed25519) under the key private.key, and optionally the selector under selector; re-read when the Secret changes.'),
+});
+
+export const dkim = z.strictObject({
+  keys: z.array(dkimKey).max(32).default([])
+    .describe('Signing keys. Two keys for one domain sign with both selectors (a key rotation: publish the new one, add it, remove the old one later).'),
+  headers: z.array(z.string().min(1).max(76).regex(/^[!-9;-~]+$/, 'a header field name')).max(32).default(DKIM_DEFAULT_HEADERS)
+    .describe('Header fields signed.'),
+}).describe('DKIM signing of outbound mail (to non-local domains), over the message as delivered (after disclaimers and header edits).');

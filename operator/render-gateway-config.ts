@@ -28,7 +28,7 @@ type Spec = MailGateway['spec'];
 type OutboundTls = NonNullable<Spec['tls']['outbound']>;
 type RenderedTls = GatewayConfig['tls']['outbound'];
 
-/** Every Secret the gateway pods read besides the inbound certificate: outbound CAs and client certificates, AUTH credentials. */
+/** Every Secret the gateway pods read besides the inbound certificate: outbound CAs and client certificates, AUTH credentials, DKIM keys. */
 export function referencedSecrets(spec: Spec): string[] {
   const names: string[] = [];
   const tls = (t: { ca?: { secretName: string } | undefined; clientCertificate?: { secretName: string } | undefined } | undefined) => {
@@ -42,6 +42,7 @@ export function referencedSecrets(spec: Spec): string[] {
     tls(t.tls);
     if (t.auth) names.push(t.auth.secretName);
   }
+  for (const k of spec.dkim.keys) names.push(k.secretName);
   return [...new Set(names)].sort();
 }
 
@@ -153,6 +154,7 @@ export function renderGatewayConfig(
       maxBackoffMs: ms(spec.queue.maxBackoff),
       delayWarningMs: ms(spec.queue.delayWarning),
     },
+    dkim: { keys: spec.dkim.keys.map((k) => ({ domain: toALabel(k.domain)!, selector: k.selector, keyFile: file(k.secretName, 'private.key'), selectorFile: file(k.secretName, 'selector') })), headers: spec.dkim.headers },
     dsn: { suppressForSuspectSenders: spec.dsn.suppressForSuspectSenders, suppressForUnreachableSenders: spec.dsn.suppressForUnreachableSenders },
     tls: {
       inbound: {

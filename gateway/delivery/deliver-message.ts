@@ -20,6 +20,8 @@ import type { RecipientStatus, StoredMessage } from '../spool/spool-types.ts';
 import { Semaphore } from './semaphore.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { ConnectionCache, OutboundConnection, SmtpError, dsnKey } from './smtp-client.ts';
+import { dkimSignatures } from './dkim-sign.ts';
+import { Readable } from 'node:stream';
 
 export interface Outcome {
   index: number;
@@ -93,7 +95,13 @@ async function hopsFor(ctx: DeliveryContext, route: Route): Promise<Hops> {
   }
 }
 
-async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Route, indexes: number[]): Promise<Outcome[]> {
+/** The message as sent: the DKIM signatures (if any) in front of the spool copy. */
+async function* withPrefix(prefix: Buffer, rest: Readable): AsyncGenerator<Buffer> {
+  if (prefix.length > 0) yield prefix;
+  for await (const chunk of rest as AsyncIterable<Buffer>) yield chunk;
+}
+
+async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Route, indexes: number[], signatures: Buffer = Buffer.alloc(0)): Promise<Outcome[]> {
   const env = msg.envelope;
   const all = (o: Omit<Outcome, 'index'>): Outcome[] => indexes.map((index) => ({ index, ...o }));
   const resolved = await hopsFor(ctx, route);
@@ -135,8 +143,8 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
         from: env.mailFrom,
         to: rcpts.map((r) => ({ address: r.address, dsn: r.dsn })),
         ret: env.mailParams.ret, envid: env.mailParams.envid,
-        size: env.size, smtputf8: Boolean(env.mailParams.smtputf8), body8bit: env.mailParams.body === '8BITMIME',
-      }, ctx.spool.createReadStream(msg.id));
+        size: env.size + signatures.length, smtputf8: Boolean(env.mailParams.smtputf8), body8bit: env.mailParams.body === '8BITMIME',
+      }, Readable.from(withPrefix(signatures, ctx.spool.createReadStream(msg.id))));
       void ctx.cache.give(conn);
       const refused = new Map(result.rejected.map((r) => [r.recipient, r]));
       return indexes.map((index) => {
@@ -184,8 +192,18 @@ export async function deliverRecipients(ctx: DeliveryContext, msg: StoredMessage
       byDsn.set(k, [...(byDsn.get(k) ?? []), i]);
     }
     return sem.run(async () => {
+      // Mail leaving for other domains is signed (dkim-sign.ts); mail to local domains is not.
+      let signatures: Buffer | undefined;
+      if (ctx.config.dkim?.keys.length && g.indexes.some((i) => msg.envelope.rcptTo[i]!.route === 'relay')) {
+        try {
+          signatures = await dkimSignatures(ctx.config.dkim, await ctx.spool.readHead(msg.id, 64 * 1024), () => ctx.spool.createReadStream(msg.id));
+        } catch (err) {
+          ctx.logger.error({ event: 'dkim-error', qid: msg.id, err: (err as Error).message }, 'DKIM signing failed: the message waits unsigned rather than leaving unsigned');
+          return g.indexes.map((index) => ({ index, status: 'deferred' as const, statusCode: '4.7.0', diagnostic: `DKIM signing failed: ${(err as Error).message}` }));
+        }
+      }
       const out: Outcome[] = [];
-      for (const part of byDsn.values()) out.push(...await deliverGroup(ctx, msg, g.route, part));
+      for (const part of byDsn.values()) out.push(...await deliverGroup(ctx, msg, g.route, part, signatures));
       return out;
     });
   }));
