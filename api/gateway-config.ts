@@ -95,7 +95,7 @@ export const gatewayConfig = z.strictObject({
       keyFile: z.string().optional(),
       caFile: z.string().optional(),
     }),
-    outbound: renderedTls,
+    outbound: renderedTls.extend({ mtaSts: z.boolean().default(true) }),
   }),
   proxyProtocol: z.strictObject({ trustedLoadBalancers: z.array(z.string()) }),
   resolver: z.strictObject({ servers: z.array(z.string()), timeoutMs: ms }),

@@ -46,7 +46,7 @@ export const mailGatewaySpec = z.strictObject({
     .describe('Text of the 220 greeting after "<hostname> ESMTP". Default: "mailgw".'),
   relayHost: relayHost.optional()
     .describe('Where mail for non-local domains goes (the edge gateway, a smarthost), unless a transport carries its domain. Absent: DNS MX of the recipient domain.'),
-  transports: z.array(transport).max(64).default([])
+  transports: z.array(transport).max(8).default([])
     .superRefine((ts, ctx) => {
       const names = new Set<string>();
       ts.forEach((t, i) => {
@@ -121,6 +121,7 @@ export const mailGatewaySpec = z.strictObject({
           .describe('STARTTLS to next hops without a policy of their own: None, Attempt (opportunistic, unverified), Encrypt (required, unverified), Verify (required; the chain must lead to a trusted CA and the name match the next hop or MX name), or Require — the earlier name of Encrypt: it meant "encrypted, to any certificate", and renders as Encrypt.'),
         ca: secretKeyRef.optional().describe('Secret whose ca.crt holds the CAs trusted for Verify. Default: the system roots.'),
         clientCertificate: secretKeyRef.optional().describe('Secret of type kubernetes.io/tls presented to next hops that ask for a client certificate.'),
+        mtaSts: z.boolean().default(true).describe('Honour MTA-STS (RFC 8461) when delivering by MX: a domain\'s enforce policy restricts delivery to its listed MX hosts with a verified certificate (deferred otherwise); testing delivers and logs. Policies are fetched over HTTPS (system roots, plus ca).'),
       }).prefault({}).describe('TLS for outgoing sessions (the default policy; relayHost and transports may set their own).'),
     })
     .prefault({})

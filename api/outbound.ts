@@ -55,7 +55,7 @@ export const fallbackHop = z.strictObject(hopFields)
 /** relayHost: the next hop for non-local mail, with fallbacks, TLS policy and AUTH. */
 export const relayHost = z.strictObject({
   ...hopFields,
-  fallbackHosts: z.array(fallbackHop).max(8).default([]).describe('Tried in order when the host (all its addresses) cannot be reached.'),
+  fallbackHosts: z.array(fallbackHop).max(4).default([]).describe('Tried in order when the host (all its addresses) cannot be reached.'),
   tls: outboundTls.optional().describe('TLS policy for this next hop.'),
   auth: smtpAuth.optional(),
 })
@@ -65,9 +65,9 @@ export const relayHost = z.strictObject({
 
 export const transport = z.strictObject({
   name: z.string().min(1).max(63).regex(/^[A-Za-z0-9][-A-Za-z0-9_.]*$/, 'letters, digits, - _ .').describe('Transport name, shown in logs.'),
-  domains: z.array(domain).min(1).max(256).describe('Recipient domains this transport carries (any domain, not only local ones).'),
+  domains: z.array(domain).min(1).max(16).describe('Recipient domains this transport carries (any domain, not only local ones).'),
   includeSubdomains: z.boolean().default(false).describe('Also carry mail for subdomains of these domains.'),
-  nextHops: z.array(fallbackHop).min(1).max(8).describe('Next hops, tried in order.'),
+  nextHops: z.array(fallbackHop).min(1).max(4).describe('Next hops, tried in order.'),
   tls: outboundTls.optional().describe('TLS policy for these next hops.'),
   auth: smtpAuth.optional(),
 }).refine((t) => !t.auth || (t.tls?.mode ?? 'x') !== 'None', { message: 'AUTH is only sent over TLS: tls.mode must not be None', path: ['auth'] });

@@ -12,6 +12,7 @@ import type { AddressInfo, Server } from 'node:net';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { GatewayConfig } from '../api/index.ts';
+import type { Resolver } from 'node:dns/promises';
 import { createResolver } from './dns-resolver.ts';
 import { ClientLimits } from './listener/client-limits.ts';
 import { createListener } from './listener/listener.ts';
@@ -26,6 +27,8 @@ import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
 import { QueueAdmin } from './queue/queue-admin.ts';
 import { CertWatch } from './cert-watch.ts';
+import { MtaSts } from './routing/mta-sts.ts';
+import { readSecret } from './delivery/smtp-client.ts';
 import { buildEnvelope, recipientOf } from './inject/envelope-build.ts';
 import { BackupStore } from './backup/backup-store.ts';
 import { newQueueId } from './queue-id.ts';
@@ -60,6 +63,14 @@ export interface GatewayOptions {
   lock?: StateLock | undefined;
   /** How often the mounted certificate files are looked at for a renewal (default 10 s). */
   certPollMs?: number | undefined;
+  /** The HTTPS port of MTA-STS policy hosts: 443; tests serve policies on a free port. */
+  mtaStsPort?: number | undefined;
+}
+
+/** MTA-STS policies looked up with the config's resolver, fetched trusting the system roots and tls.outbound.ca. */
+function mtaStsFor(config: GatewayConfig, resolver: Resolver, port: number | undefined): MtaSts {
+  const caFile = config.tls.outbound.caFile;
+  return new MtaSts({ resolver, port, timeoutMs: Math.max(config.resolver.timeoutMs, 5000), ...(caFile ? { ca: () => readSecret(caFile) } : {}) });
 }
 
 /** The listeners, bound before the spool is opened. */
@@ -227,6 +238,7 @@ export class Gateway {
     const queue: QueueManager = new QueueManager({
       config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(), metrics,
       perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, isSelf, injector,
+      mtaSts: mtaStsFor(config, resolver, options.mtaStsPort),
     });
     const rt: Runtime = {
       config,
@@ -295,7 +307,7 @@ export class Gateway {
     this.servers.add(smtp);
     old.limits.update(config.limits);
     old.memory.setLimit(config.limits.memoryBudget);
-    old.queue.reconfigure({ config, domains: tables.domains, resolver });
+    old.queue.reconfigure({ config, domains: tables.domains, resolver, mtaSts: mtaStsFor(config, resolver, this.options.mtaStsPort) });
     this.current = { rt, smtp };
     rt.metrics.configReloads.inc({ result: 'applied' });
     rt.metrics.configGeneration.inc();

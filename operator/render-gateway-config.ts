@@ -26,7 +26,7 @@ export const DEFAULT_SECRETS_DIR = '/etc/mailgw/secrets';
 
 type Spec = MailGateway['spec'];
 type OutboundTls = NonNullable<Spec['tls']['outbound']>;
-type RenderedTls = GatewayConfig['tls']['outbound'];
+type RenderedTls = Omit<GatewayConfig['tls']['outbound'], 'mtaSts'>;
 
 /** Every Secret the gateway pods read besides the inbound certificate: outbound CAs and client certificates, AUTH credentials, DKIM keys. */
 export function referencedSecrets(spec: Spec): string[] {
@@ -163,7 +163,7 @@ export function renderGatewayConfig(
         ...(cert ? { certFile: `${tlsDir}/tls.crt`, keyFile: `${tlsDir}/tls.key` } : {}),
         ...(cert && spec.tls.inbound.clientCertificate !== 'None' ? { caFile: `${tlsDir}/ca.crt` } : {}),
       },
-      outbound,
+      outbound: { ...outbound, mtaSts: spec.tls.outbound.mtaSts },
     },
     proxyProtocol: {
       trustedLoadBalancers: [...new Set(spec.proxyProtocol.trustedLoadBalancers.map((c) => normalizeCidr(c)!))].sort(),

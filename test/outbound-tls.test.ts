@@ -34,32 +34,35 @@ function expected(kind: Kind, mode: Mode): { delivered: boolean; secure?: boolea
 describe('outbound TLS matrix', () => {
   let certs: PeerCerts;
   const sinks = new Map<Kind, Sink>();
-  let gw: Running;
+  /** One gateway per policy (a MailGateway has at most 8 transports), each with a transport per certificate kind. */
+  const gws = new Map<Mode, Running>();
   before(async () => {
     certs = makePeerCerts(['127.0.0.1']);
     for (const kind of KINDS) sinks.set(kind, await startSink(kind === 'noTls' ? {} : { tls: certs.kinds[kind] }));
     const secrets = tempDir('mailgw-secrets-');
     mkdirSync(join(secrets, 'peer-ca'));
     writeFileSync(join(secrets, 'peer-ca', 'ca.crt'), certs.ca);
-    gw = await startGateway(buildConfig({
-      spec: {
-        integration: 'Direct', queue: { minBackoff: '1h', maxBackoff: '2h', lifetime: '5h' },
-        transports: KINDS.flatMap((kind) => MODES.map((mode) => ({
-          name: `${kind}-${mode}`.toLowerCase(), domains: [`${kind}-${mode}.test`.toLowerCase()],
-          nextHops: [{ host: '127.0.0.1', port: sinks.get(kind)!.port }], tls: { mode, ca: { secretName: 'peer-ca' } },
-        }))),
-      },
-      networks: ['127.0.0.1/32'],
-    }, { secretsDir: secrets }), undefined, '127.0.0.1', { deliver: true });
+    for (const mode of MODES) {
+      gws.set(mode, await startGateway(buildConfig({
+        spec: {
+          integration: 'Direct', queue: { minBackoff: '1h', maxBackoff: '2h', lifetime: '5h' },
+          transports: KINDS.map((kind) => ({
+            name: `${kind}-${mode}`.toLowerCase(), domains: [`${kind}-${mode}.test`.toLowerCase()],
+            nextHops: [{ host: '127.0.0.1', port: sinks.get(kind)!.port }], tls: { mode, ca: { secretName: 'peer-ca' } },
+          })),
+        },
+        networks: ['127.0.0.1/32'],
+      }, { secretsDir: secrets }), undefined, '127.0.0.1', { deliver: true }));
+    }
   });
   after(async () => {
-    await gw.close();
+    for (const g of gws.values()) await g.close();
     for (const s of sinks.values()) await s.close();
   });
 
   it('delivers or defers each certificate × policy as the policy says, each deferral with its reason', async () => {
     const qids = new Map<string, string>();
-    for (const kind of KINDS) for (const mode of MODES) qids.set(`${kind}/${mode}`, await submit(gw.port, { from: 'app@corp.test', to: `u@${kind}-${mode}.test`.toLowerCase(), subject: `${kind}/${mode}` }));
+    for (const kind of KINDS) for (const mode of MODES) qids.set(`${kind}/${mode}`, await submit(gws.get(mode)!.port, { from: 'app@corp.test', to: `u@${kind}-${mode}.test`.toLowerCase(), subject: `${kind}/${mode}` }));
     const got: string[] = [];
     const want: string[] = [];
     for (const kind of KINDS) {
@@ -70,7 +73,7 @@ describe('outbound TLS matrix', () => {
         const outcome = await eventually(`${kind}/${mode}`, () => {
           const m = sinks.get(kind)!.messages.find((x) => x.to.includes(rcpt));
           if (m) return `delivered${m.secure ? ' over TLS' : ' in clear'}`;
-          const state = gw.gateway.runtime.spool.get(qids.get(`${kind}/${mode}`)!)?.state;
+          const state = gws.get(mode)!.gateway.runtime.spool.get(qids.get(`${kind}/${mode}`)!)?.state;
           const r = state?.rcpts[0];
           if (r?.status === 'deferred') {
             if (!e.reason || !e.reason.test(r.diagnostic ?? '')) return `deferred (${r.statusCode}: ${r.diagnostic})`;
@@ -85,7 +88,7 @@ describe('outbound TLS matrix', () => {
     assert.deepEqual(got, want);
     // Each refused certificate is also logged with its reason.
     for (const kind of ['wrongName', 'expired', 'selfSigned', 'unknownCa'] as const) {
-      assert.ok(gw.log.lines.some((l) => l.event === 'connect-failed' && l.tls === 'Verify' && expected(kind, 'Verify').reason!.test(String(l.reason))), `${kind}: logged`);
+      assert.ok(gws.get('Verify')!.log.lines.some((l) => l.event === 'connect-failed' && l.tls === 'Verify' && expected(kind, 'Verify').reason!.test(String(l.reason))), `${kind}: logged`);
     }
   });
 });

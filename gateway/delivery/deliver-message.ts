@@ -21,6 +21,7 @@ import { Semaphore } from './semaphore.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import { ConnectionCache, OutboundConnection, SmtpError, dsnKey } from './smtp-client.ts';
 import { dkimSignatures } from './dkim-sign.ts';
+import { mxMatches, type MtaSts } from '../routing/mta-sts.ts';
 import { Readable } from 'node:stream';
 
 export interface Outcome {
@@ -46,6 +47,8 @@ export interface DeliveryContext {
   metrics?: GatewayMetrics | undefined;
   /** Whether address:port is one of this gateway's own SMTP listeners (a next hop there is a loop). */
   isSelf?: ((address: string, port: number) => boolean) | undefined;
+  /** MTA-STS policies for delivery by MX (tls.outbound.mtaSts). */
+  mtaSts?: MtaSts | undefined;
 }
 
 /** An envelope with a non-ASCII address needs a next hop that offers SMTPUTF8. */
@@ -108,27 +111,46 @@ async function deliverGroup(ctx: DeliveryContext, msg: StoredMessage, route: Rou
   if ('outcome' in resolved) return all(resolved.outcome);
   let last: Omit<Outcome, 'index'> = { status: 'deferred', statusCode: '4.4.1', diagnostic: 'no next hop tried' };
   const domain = env.rcptTo[indexes[0]!]!.domain;
-  for (const hop of resolved.hops) {
+  let hops = resolved.hops;
+  let tls = route.tls;
+  if (route.kind === 'mx' && ctx.mtaSts && ctx.config.tls.outbound.mtaSts !== false) {
+    const policy = await ctx.mtaSts.policyFor(route.domain);
+    if (policy) {
+      const listed = hops.filter((h) => mxMatches(h.host, policy.mx));
+      if (policy.mode === 'enforce') {
+        // RFC 8461 4: only the listed MX hosts, each with a certificate verified against its name; else the mail waits.
+        if (listed.length === 0) {
+          ctx.logger.warn({ event: 'mta-sts', qid: msg.id, domain: route.domain, mode: policy.mode, mx: hops.map((h) => h.host), policy: policy.mx }, `MTA-STS: no MX of ${route.domain} is in its policy`);
+          return all({ status: 'deferred', statusCode: '4.7.5', diagnostic: `MTA-STS policy of ${route.domain} (enforce): no MX host matches ${policy.mx.join(', ')}` });
+        }
+        hops = listed;
+        tls = { ...route.tls, mode: 'Verify' };
+      } else if (listed.length < hops.length) {
+        ctx.logger.warn({ event: 'mta-sts', qid: msg.id, domain: route.domain, mode: policy.mode, unlisted: hops.filter((h) => !listed.includes(h)).map((h) => h.host), policy: policy.mx }, `MTA-STS testing: ${route.domain} has MX hosts outside its policy (delivered anyway)`);
+      }
+    }
+  }
+  for (const hop of hops) {
     const remoteMta = `${hop.host}[${hop.address}]:${hop.port}`;
     if (ctx.isSelf?.(hop.address, hop.port)) return all({ ...loopsBack(domain), remoteMta });
-    const key = `${hop.address}:${hop.port}:${hop.host}:${route.tls.mode}:${route.tls.caFile ?? ''}:${route.tls.certFile ?? ''}:${route.auth?.usernameFile ?? ''}`;
+    const key = `${hop.address}:${hop.port}:${hop.host}:${tls.mode}:${tls.caFile ?? ''}:${tls.certFile ?? ''}:${route.auth?.usernameFile ?? ''}`;
     let conn = ctx.cache.take(key);
     if (!conn) {
       try {
         conn = await OutboundConnection.open({
           key, address: hop.address, port: hop.port, peerName: hop.host,
-          helo: ctx.config.hostname, tls: route.tls, auth: route.auth, timeoutMs: ctx.connectTimeoutMs,
+          helo: ctx.config.hostname, tls, auth: route.auth, timeoutMs: ctx.connectTimeoutMs,
         });
       } catch (err) {
         const e = err as SmtpError;
         if (e.code === 'ELOOP') return all({ ...loopsBack(domain), remoteMta });
-        const tls = e.code === 'ETLS' || e.code === 'ETLSVERIFY' || /STARTTLS|TLS/i.test(e.message);
+        const tlsFailed = e.code === 'ETLS' || e.code === 'ETLSVERIFY' || /STARTTLS|TLS/i.test(e.message);
         last = {
-          status: 'deferred', statusCode: e.code === 'EAUTH' ? '4.7.0' : tls ? '4.7.5' : '4.4.1', remoteMta,
+          status: 'deferred', statusCode: e.code === 'EAUTH' ? '4.7.0' : tlsFailed ? '4.7.5' : '4.4.1', remoteMta,
           diagnostic: e.code === 'EAUTH' ? `authentication to ${remoteMta} failed: ${e.response ?? e.message}`
-            : e.response && !tls ? `${remoteMta} said: ${e.response}` : `${tls ? 'TLS with' : 'connect to'} ${remoteMta} failed: ${e.message}`,
+            : e.response && !tlsFailed ? `${remoteMta} said: ${e.response}` : `${tlsFailed ? 'TLS with' : 'connect to'} ${remoteMta} failed: ${e.message}`,
         };
-        ctx.logger.info({ event: 'connect-failed', to: remoteMta, code: e.code, tls: route.tls.mode, reason: last.diagnostic }, `next hop ${remoteMta}: ${last.diagnostic}`);
+        ctx.logger.info({ event: 'connect-failed', to: remoteMta, code: e.code, tls: tls.mode, reason: last.diagnostic }, `next hop ${remoteMta}: ${last.diagnostic}`);
         continue; // next MX / address / fallback host
       }
     }

@@ -54,10 +54,11 @@ export class QueueManager implements SchedulerControl {
 
   /** Takes over what the spool recovered: due messages now, deferred ones at their time. */
   /** A new config: routing, TLS policy and lifetimes apply from the next attempt on. */
-  reconfigure(next: Pick<DeliveryContext, 'config' | 'domains' | 'resolver'>): void {
+  reconfigure(next: Pick<DeliveryContext, 'config' | 'domains' | 'resolver' | 'mtaSts'>): void {
     this.ctx.config = next.config;
     this.ctx.domains = next.domains;
     this.ctx.resolver = next.resolver;
+    this.ctx.mtaSts = next.mtaSts;
   }
 
   start(): void {

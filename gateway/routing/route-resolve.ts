@@ -12,7 +12,8 @@
 import type { GatewayConfig, NextHop } from '../../api/index.ts';
 import type { DomainTable } from '../tables/domain-table.ts';
 
-export type TlsPolicy = GatewayConfig['tls']['outbound'];
+/** A route's TLS policy (tls.outbound's mtaSts switch is not part of it). */
+export type TlsPolicy = Omit<GatewayConfig['tls']['outbound'], 'mtaSts'>;
 export type Credentials = NonNullable<NonNullable<GatewayConfig['relay']>['auth']>;
 
 interface RouteBase {

@@ -78,6 +78,8 @@ describe('CRDs on a real kube-apiserver', CLUSTER_SUITE, () => {
     ['bad size', gw({ limits: { messageSize: 'lots' } }), /spec\.limits\.messageSize/],
     ['client certificate without a certificate', gw({ tls: { inbound: { mode: 'Attempt', clientCertificate: 'Request' } } }), /spec\.tls.*tls\.inbound\.clientCertificate needs tls\.inbound\.certificate/],
     ['bad relay host', gw({ relayHost: { host: 'exa mple' } }), /spec\.relayHost\.host.*must be an IPv4 address/],
+    ['bad transport domain', gw({ transports: [{ name: 't', domains: ['exa mple.com'], nextHops: [{ host: 'mx.example.com' }] }] }), /spec\.transports\[0\]\.domains\[0\].*must be a domain name/],
+    ['bad DKIM domain', gw({ dkim: { keys: [{ domain: 'example.com.', selector: 's1', secretName: 'k' }] } }), /spec\.dkim\.keys\[0\]\.domain.*must be a domain name/],
     ['mxLookup with an IP on a LocalDomain', ld({ domain: 'example.com', routing: { host: '[2001:db8::1]', mxLookup: true } }), /spec\.routing\.mxLookup.*mxLookup needs a DNS name/],
     ['bad load balancer', gw({ proxyProtocol: { trustedLoadBalancers: ['10.0.0.300'] } }), /spec\.proxyProtocol\.trustedLoadBalancers\[0\].*must be an IPv4 or IPv6 address or prefix/],
     ['bad source range', gw({ service: { loadBalancerSourceRanges: ['everyone'] } }), /spec\.service\.loadBalancerSourceRanges\[0\].*must be an IPv4 or IPv6 address or prefix/],
