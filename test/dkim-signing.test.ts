@@ -11,12 +11,10 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { authenticate } from 'mailauth';
-import { stringify } from 'yaml';
-import { renderLocal } from '../cli/cmd-up.ts';
-import { startGateway, tempDir, type Running } from './helpers/config.ts';
+import { startGateway, type Running } from './helpers/config.ts';
+import { renderManifests, replaceFiles, secretDoc } from './helpers/manifests.ts';
 import { startDns, type DnsServer } from './helpers/dns-server.ts';
 import { missing } from './helpers/requirements.ts';
 import { startRspamd, type Daemon } from './helpers/scanners.ts';
@@ -48,8 +46,6 @@ describe('DKIM signing', () => {
     edge = await startSink();
     internal = await startSink();
     if (!dns) return;
-    const dir = tempDir('mailgw-dkim-');
-    const secret = (name: string, data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'mail' }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) });
     const docs = [
       { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: {
         hostname: 'mx.corp.test', integration: 'BehindEdgeGateway', relayHost: { host: '127.0.0.1', port: edge.port }, tls: { outbound: { mode: 'None' } },
@@ -57,13 +53,11 @@ describe('DKIM signing', () => {
       } },
       { apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: 'd', namespace: 'mail' }, spec: { gatewayRef: { name: 'gw' }, domain: 'corp.test', routing: { host: '127.0.0.1', port: internal.port } } },
       { apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: { name: 'n', namespace: 'mail' }, spec: { gatewayRef: { name: 'gw' }, cidrs: ['127.0.0.1/32'] } },
-      secret('dkim-rsa', { 'private.key': pem(rsa.privateKey) }), secret('dkim-ed', { 'private.key': pem(ed.privateKey) }),
+      secretDoc('dkim-rsa', { 'private.key': pem(rsa.privateKey) }), secretDoc('dkim-ed', { 'private.key': pem(ed.privateKey) }),
     ];
-    writeFileSync(join(dir, 'gw.yaml'), docs.map((d) => stringify(d)).join('---\n'));
-    const r = await renderLocal([join(dir, 'gw.yaml')], undefined, join(dir, 'state'));
-    assert.ok('config' in r, JSON.stringify(r));
-    secretsDir = join(dir, 'state', 'secrets');
-    gw = await startGateway(r.config, join(dir, 'spool'), '127.0.0.1', { deliver: true });
+    const { config, dir, state } = await renderManifests(docs);
+    secretsDir = join(state, 'secrets');
+    gw = await startGateway(config, join(dir, 'spool'), '127.0.0.1', { deliver: true });
   });
   after(async () => {
     await gw?.close();
@@ -114,10 +108,7 @@ describe('DKIM signing', () => {
 
   it('a changed Secret (new key and selector) signs the next message, without a restart', async (t) => {
     if (skip(t)) return;
-    for (const [name, data] of [['selector', 'mar\n'], ['private.key', pem(next.privateKey)]] as const) {
-      writeFileSync(join(secretsDir, 'dkim-rsa', `.${name}`), data);
-      renameSync(join(secretsDir, 'dkim-rsa', `.${name}`), join(secretsDir, 'dkim-rsa', name));
-    }
+    replaceFiles(join(secretsDir, 'dkim-rsa'), [['selector', 'mar\n'], ['private.key', pem(next.privateKey)]]);
     const raw = await sendOut('after the rotation');
     assert.deepEqual(await verify(raw), ['corp.test ed1 ed25519-sha256 pass', 'corp.test mar rsa-sha256 pass']);
   });

@@ -10,11 +10,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { renderLocal } from '../cli/cmd-up.ts';
-import { startGateway, tempDir, type Running } from './helpers/config.ts';
+import { startGateway, type Running } from './helpers/config.ts';
+import { renderManifests, secretDoc } from './helpers/manifests.ts';
 import { makePeerCerts, type PeerCerts } from './helpers/certs.ts';
 import { closedPort } from './helpers/ports.ts';
 import { startSink, type Sink } from './helpers/sink.ts';
@@ -24,16 +22,13 @@ import { eventually } from './helpers/wait.ts';
 let certs: PeerCerts;
 
 async function gatewayFrom(spec: Record<string, unknown>, secrets: Record<string, Record<string, string | Buffer>>): Promise<Running> {
-  const dir = tempDir('mailgw-routes-');
   const docs = [
     { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { hostname: 'mx.gateway.test', integration: 'Direct', authentication: { spf: false, dkim: false, dmarc: false }, queue: { minBackoff: '1h', maxBackoff: '2h' }, ...spec } },
     { apiVersion: 'mailgw.io/v1alpha1', kind: 'TrustedNetwork', metadata: { name: 'apps', namespace: 'mail' }, spec: { gatewayRef: { name: 'gw' }, cidrs: ['127.0.0.1/32'] } },
-    ...Object.entries(secrets).map(([name, data]) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'mail' }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) })),
+    ...Object.entries(secrets).map(([name, data]) => secretDoc(name, data)),
   ];
-  writeFileSync(join(dir, 'gw.yaml'), docs.map((d) => stringify(d)).join('---\n'));
-  const r = await renderLocal([join(dir, 'gw.yaml')], undefined, join(dir, 'state'));
-  assert.ok('config' in r, JSON.stringify(r));
-  return startGateway({ ...r.config, resolver: { servers: ['127.0.0.1:9'], timeoutMs: 1000 } }, join(dir, 'spool'), '127.0.0.1', { deliver: true });
+  const { config, dir } = await renderManifests(docs);
+  return startGateway({ ...config, resolver: { servers: ['127.0.0.1:9'], timeoutMs: 1000 } }, join(dir, 'spool'), '127.0.0.1', { deliver: true });
 }
 
 const stateOf = (gw: Running, qid: string) => gw.gateway.runtime.spool.get(qid)?.state?.rcpts[0];

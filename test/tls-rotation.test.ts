@@ -8,13 +8,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { stringify } from 'yaml';
-import { renderLocal } from '../cli/cmd-up.ts';
-import { startGateway, tempDir, type Running } from './helpers/config.ts';
+import { startGateway, type Running } from './helpers/config.ts';
+import { renderManifests, replaceFiles, secretDoc } from './helpers/manifests.ts';
 import { makePeerCerts, makePki, type TestPki } from './helpers/certs.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { eventually } from './helpers/wait.ts';
@@ -25,17 +23,14 @@ describe('a renewed inbound certificate', () => {
   let tlsDir: string;
   before(async () => {
     pki = makePki();
-    const dir = tempDir('mailgw-rotate-');
     const docs = [
       { apiVersion: 'mailgw.io/v1alpha1', kind: 'MailGateway', metadata: { name: 'gw', namespace: 'mail' }, spec: { hostname: 'mx.gateway.test', integration: 'BehindEdgeGatewayNoRecipientVerification', tls: { inbound: { mode: 'Attempt', certificate: { secretName: 'gw-tls' } } } } },
       { apiVersion: 'mailgw.io/v1alpha1', kind: 'LocalDomain', metadata: { name: 'd', namespace: 'mail' }, spec: { gatewayRef: { name: 'gw' }, domain: 'example.com' } },
-      { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'gw-tls', namespace: 'mail' }, data: { 'tls.crt': pki.serverCert.toString('base64'), 'tls.key': pki.serverKey.toString('base64') } },
+      { ...secretDoc('gw-tls', { 'tls.crt': pki.serverCert, 'tls.key': pki.serverKey }), type: 'kubernetes.io/tls' },
     ];
-    writeFileSync(join(dir, 'gw.yaml'), docs.map((d) => stringify(d)).join('---\n'));
-    const r = await renderLocal([join(dir, 'gw.yaml')], undefined, join(dir, 'state'));
-    assert.ok('config' in r);
-    tlsDir = join(dir, 'state', 'tls');
-    gw = await startGateway(r.config, join(dir, 'spool'), '127.0.0.1', { certPollMs: 100 });
+    const { config, dir, state } = await renderManifests(docs);
+    tlsDir = join(state, 'tls');
+    gw = await startGateway(config, join(dir, 'spool'), '127.0.0.1', { certPollMs: 100 });
   });
   after(async () => {
     await gw.close();
@@ -49,13 +44,7 @@ describe('a renewed inbound certificate', () => {
     assert.equal((await c.cmd('EHLO client.test')).code, 250);
     return { c, fingerprint: (c.socket as TLSSocket).getPeerCertificate().fingerprint256 };
   }
-  /** As the kubelet updates a Secret volume: new files put in place at once. */
-  function replace(pair: { cert: Buffer; key: Buffer }): void {
-    for (const [name, data] of [['tls.key', pair.key], ['tls.crt', pair.cert]] as const) {
-      writeFileSync(join(tlsDir, `.${name}.new`), data);
-      renameSync(join(tlsDir, `.${name}.new`), join(tlsDir, name));
-    }
-  }
+  const replace = (pair: { cert: Buffer; key: Buffer }) => replaceFiles(tlsDir, [['tls.key', pair.key], ['tls.crt', pair.cert]]);
 
   it('the next session gets the new certificate while the session in flight completes', async () => {
     const first = await tlsSession();
