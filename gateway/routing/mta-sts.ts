@@ -94,8 +94,12 @@ export class MtaSts {
     const host = `mta-sts.${domain}`;
     const ca = await this.o.ca?.();
     const resolver = this.o.resolver;
-    const lookup: LookupFunction = (name, _opts, cb) => {
-      resolver.resolve4(name).then((a) => cb(null, a[0]!, 4), (err: NodeJS.ErrnoException) => cb(err, '', 4));
+    // The policy host's address from the configured resolver; net asks for all addresses (`all: true`, to race them) or one.
+    const lookup: LookupFunction = (name, opts, cb) => {
+      resolver.resolve4(name).then(
+        (a) => (opts.all ? cb(null, a.map((address) => ({ address, family: 4 }))) : cb(null, a[0]!, 4)),
+        (err: NodeJS.ErrnoException) => cb(err, '', 4),
+      );
     };
     return new Promise((resolve, reject) => {
       const req = request({

@@ -65,8 +65,8 @@ export function tempDir(prefix = 'mailgw-test-'): string {
  * Starts a gateway on `host` port 0. Delivery is off unless asked for, so a
  * receive-side test never makes the queue look up MX records of its domains.
  */
-export async function startGateway(config: GatewayConfig, stateDir: string = tempDir(), host = '127.0.0.1', opts: { deliver?: boolean; certPollMs?: number } = {}): Promise<Running> {
+export async function startGateway(config: GatewayConfig, stateDir: string = tempDir(), host = '127.0.0.1', opts: { deliver?: boolean; certPollMs?: number; mtaStsPort?: number } = {}): Promise<Running> {
   const log = new LogCapture();
-  const gateway = await Gateway.start(config, { host, port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream), deliver: opts.deliver ?? false, connectTimeoutMs: 3000, certPollMs: opts.certPollMs });
+  const gateway = await Gateway.start(config, { host, port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream), deliver: opts.deliver ?? false, connectTimeoutMs: 3000, certPollMs: opts.certPollMs, mtaStsPort: opts.mtaStsPort });
   return { gateway, port: gateway.address().port, log, stateDir, close: async () => { await gateway.close(); } };
 }
