@@ -1,8 +1,9 @@
 /**
  * Honest DSNs (issue 16, acceptance 6), with real next hops and the suite's
  * DNS server on loopback:
- * - no DSN to a sender whose message failed SPF, nor to one whose domain has
- *   a null MX or no address: logged (dsn-suppressed) and counted
+ * - no DSN to a sender whose message failed SPF or was scored as spam by
+ *   the suite's rspamd (GTUBE, delivered tagged), nor to one whose domain
+ *   has a null MX or no address: logged (dsn-suppressed) and counted
  *   (mailgw_gateway_dsn_suppressed_total);
  * - a delay notice (Action: delayed, Will-Retry-Until) after
  *   queue.delayWarning, once; none for NOTIFY=NEVER or NOTIFY without DELAY;
@@ -13,6 +14,7 @@ import assert from 'node:assert/strict';
 import { simpleParser } from 'mailparser';
 import { buildConfig, startGateway, type Running } from './helpers/config.ts';
 import { startDns, type DnsServer } from './helpers/dns-server.ts';
+import { GTUBE, startRspamd, type Daemon } from './helpers/scanners.ts';
 import { missing } from './helpers/requirements.ts';
 import { refuse, startSink, type Sink } from './helpers/sink.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
@@ -29,6 +31,7 @@ describe('honest DSNs', () => {
   let noDsnHop: Sink;
   let edge: Sink;
   let gw: Running | undefined;
+  let rspamd: Daemon | undefined;
   before(async () => {
     dns = await startDns({
       txt: [['ok.test', 'v=spf1 ip4:127.0.0.2 -all'], ['fail.test', 'v=spf1 ip4:192.0.2.1 -all'], ['nomail.test', 'v=spf1 ip4:127.0.0.2 -all'], ['noaddr.test', 'v=spf1 ip4:127.0.0.2 -all']],
@@ -38,15 +41,16 @@ describe('honest DSNs', () => {
     internal = await startSink({ rcpt: (a) => (a.startsWith('unknown') ? refuse(550, '5.1.1 User unknown') : a.startsWith('busy') ? refuse(451, '4.2.1 Mailbox busy') : null) });
     noDsnHop = await startSink({ dsn: false });
     edge = await startSink();
-    if (!dns) return;
+    rspamd = await startRspamd();
+    if (!dns || !rspamd) return;
     gw = await startGateway(buildConfig({
       spec: {
         integration: 'Direct', recipientVerification: { mode: 'DoNotReject' },
         relayHost: { host: '127.0.0.1', port: edge.port }, tls: { outbound: { mode: 'None' } },
         resolver: { servers: [dns.server], timeout: '2s' },
         authentication: { spf: true, dkim: false, dmarc: false, action: 'Skip' },
-        // Judging every message (a module on) is what records a suspect sender with it.
-        protection: { contentFilter: { enabled: true, fileNames: ['*.never'] } },
+        // Judging every message (a module on) is what records a suspect sender with it; spam is delivered tagged.
+        protection: { antispam: { enabled: true, rspamd: rspamd.address, actions: { spam: 'Skip', probableSpam: 'Skip' } } },
         queue: { minBackoff: '300ms', maxBackoff: '300ms', lifetime: '1h', delayWarning: '1s' },
       },
       domains: [{ domain: 'corp.test', routing: { host: '127.0.0.1', port: internal.port } }, { domain: 'plain.test', routing: { host: '127.0.0.1', port: noDsnHop.port } }],
@@ -54,19 +58,20 @@ describe('honest DSNs', () => {
   });
   after(async () => {
     await gw?.close();
-    await Promise.all([internal.close(), noDsnHop.close(), edge.close(), dns?.stop()]);
+    await Promise.all([internal.close(), noDsnHop.close(), edge.close(), dns?.stop(), rspamd?.stop()]);
   });
   const skip = (t: TestContext) => {
     if (!dns) missing(t, 'dnsmasq (Debian package dnsmasq-base)');
+    if (!rspamd) missing(t, 'rspamd (Debian package rspamd)');
     return !gw;
   };
-  const send = async (from: string, to: string, notify?: string) => {
+  const send = async (from: string, to: string, notify?: string, body = 'body') => {
     const c = await SmtpDialog.open(gw!.port, '127.0.0.2');
     try {
       await c.begin(from);
       assert.equal((await c.cmd(`RCPT TO:<${to}>${notify ? ` NOTIFY=${notify}` : ''}`)).code, 250);
       assert.equal((await c.cmd('DATA')).code, 354);
-      const r = await c.cmd(`Subject: to ${to}\r\nFrom: ${from}\r\n\r\nbody\r\n.`);
+      const r = await c.cmd(`Subject: to ${to}\r\nFrom: ${from}\r\n\r\n${body}\r\n.`);
       assert.equal(r.code, 250, r.text);
       return /queued as (\S+)/.exec(r.text)![1]!;
     } finally {
@@ -75,26 +80,27 @@ describe('honest DSNs', () => {
   };
   const dsnsTo = (sender: string) => edge.messages.filter((m) => m.from === '' && m.to.includes(sender));
 
-  it('a failure DSN goes to an authenticated sender, not to one that failed SPF, nor to a domain with a null MX or no address', async (t) => {
+  it('a failure DSN goes to an authenticated sender, not to one that failed SPF or sent spam, nor to a domain with a null MX or no address', async (t) => {
     if (skip(t)) return;
     const ok = await send('a@ok.test', 'unknown1@corp.test');
     const forged = await send('x@fail.test', 'unknown2@corp.test');
     const nullMx = await send('b@nomail.test', 'unknown3@corp.test');
     const noAddr = await send('c@noaddr.test', 'unknown4@corp.test');
+    const spam = await send('s@ok.test', 'unknown5@corp.test', undefined, GTUBE);
     const dsn = await eventually('the DSN to a@ok.test', () => dsnsTo('a@ok.test')[0], 15_000, 50);
     assert.match((await reportOf(dsn.raw)).report, /Action: failed/);
-    const suppressed = await eventually('three suppressions', () => {
-      const l = gw!.log.lines.filter((x) => x.event === 'dsn-suppressed' && [forged, nullMx, noAddr].includes(String(x.qid)));
-      return l.length === 3 ? l : undefined;
+    const suppressed = await eventually('four suppressions', () => {
+      const l = gw!.log.lines.filter((x) => x.event === 'dsn-suppressed' && [forged, nullMx, noAddr, spam].includes(String(x.qid)));
+      return l.length === 4 ? l : undefined;
     }, 15_000, 50);
-    assert.deepEqual(suppressed.map((l) => `${l.to} ${l.reason}: ${l.detail}`).sort(), [
-      'b@nomail.test unreachable: nomail.test has a null MX', 'c@noaddr.test unreachable: noaddr.test has no address', 'x@fail.test suspect: SPF fail',
+    assert.deepEqual(suppressed.map((l) => `${l.to} ${l.reason}: ${String(l.detail).replace(/\([\d.]+\)$/, '(score)')}`).sort(), [
+      'b@nomail.test unreachable: nomail.test has a null MX', 'c@noaddr.test unreachable: noaddr.test has no address', 's@ok.test suspect: scored as spam (score)', 'x@fail.test suspect: SPF fail',
     ]);
     assert.equal(gw!.gateway.runtime.spool.get(ok), undefined);
     const metrics = await gw!.gateway.runtime.metrics.registry.getSingleMetricAsString('mailgw_gateway_dsn_suppressed_total');
-    assert.match(metrics, /reason="suspect"\} 1/);
+    assert.match(metrics, /reason="suspect"\} 2/);
     assert.match(metrics, /reason="unreachable"\} 2/);
-    assert.deepEqual([...dsnsTo('x@fail.test'), ...dsnsTo('b@nomail.test'), ...dsnsTo('c@noaddr.test')], []);
+    assert.deepEqual([...dsnsTo('x@fail.test'), ...dsnsTo('s@ok.test'), ...dsnsTo('b@nomail.test'), ...dsnsTo('c@noaddr.test')], []);
   });
 
   it('one delay notice after delayWarning; none for NOTIFY=NEVER or NOTIFY=FAILURE', async (t) => {
