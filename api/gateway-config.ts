@@ -128,6 +128,7 @@ export const gatewayConfig = z.strictObject({
   rules: z.array(renderedRule),
   defaultRule: z.strictObject({ mode: z.enum(RULE_MODES), backup: z.boolean() }),
   backup: z.strictObject({ maxSize: count, retentionMs: ms }),
+  trafficLog: z.strictObject({ enabled: z.boolean(), retentionMs: ms, maxSize: count }).prefault({ enabled: true, retentionMs: 604_800_000, maxSize: 1_073_741_824 }),
 });
 
 export type GatewayConfig = z.output<typeof gatewayConfig>;

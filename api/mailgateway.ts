@@ -234,6 +234,11 @@ export const mailGatewaySpec = z.strictObject({
     maxSize: size.default('7Gi').describe('Size cap of the backup store; the oldest entries are purged.'),
     retention: duration.default('720h').describe('How long an entry is kept.'),
   }).prefault({}).describe('The backup store (on the spool volume).'),
+  trafficLog: z.strictObject({
+    enabled: z.boolean().default(true).describe('Record every message\'s life (arrival, verdicts, delivery attempts, final status per recipient) in a searchable log on the spool volume, written off the SMTP path.'),
+    retention: duration.default('168h').describe('How long a message stays in the traffic log.'),
+    maxSize: size.default('1Gi').describe('Size cap of the traffic log; the oldest messages are removed first.'),
+  }).prefault({}).describe('The traffic log (message search, timelines).'),
   replicas: z.number().int().min(0).max(100).default(2).describe('Number of gateway pods.'),
   image: z.string().min(1).max(512).optional().describe(`Container image of the gateway. Default: the operator's own image (its --gateway-image flag, which the Helm chart sets from image.repository and image.tag), else ${DEFAULT_IMAGE}.`),
   resources: freeForm('Compute resources of the gateway container (Kubernetes ResourceRequirements).').optional(),

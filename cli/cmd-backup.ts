@@ -6,43 +6,21 @@
  * message, release it (re-queue the original to its recipients, or --to an
  * address), delete it.
  */
-import { request } from 'node:http';
-import { resolve } from 'node:path';
-import { adminSocketPath } from '../gateway/admin/admin-server.ts';
 import type { BackupMeta } from '../gateway/backup/backup-store.ts';
 import { parseArgs, UsageError } from './args.ts';
-
-function call(socketPath: string, method: string, path: string): Promise<{ status: number; body: Record<string, unknown> & { error?: string } }> {
-  return new Promise((res, rej) => {
-    const req = request({ socketPath, method, path }, (r) => {
-      let data = '';
-      r.setEncoding('utf8');
-      r.on('data', (d: string) => (data += d));
-      r.on('end', () => res({ status: r.statusCode ?? 0, body: data ? JSON.parse(data) : {} }));
-    });
-    req.on('error', rej);
-    req.end();
-  });
-}
+import { adminClient, type AdminReply } from './admin-client.ts';
 
 export const BACKUP_FLAGS = ['state-dir', 'output', 'to'] as const;
 
 export async function cmdBackup(argv: string[]): Promise<number> {
   const args = parseArgs(argv, BACKUP_FLAGS);
   const [action, id] = args.positionals;
-  const socketPath = adminSocketPath(resolve(args.flags.get('state-dir') ?? process.env.MAILGW_STATE_DIR ?? '/var/spool/mailgw'));
-  const ask = async (method: string, path: string) => {
-    try {
-      return await call(socketPath, method, path);
-    } catch (err) {
-      throw new UsageError(`cannot reach the gateway's admin socket ${socketPath}: ${(err as Error).message}`);
-    }
-  };
+  const ask = adminClient(args.flags);
   const needId = () => {
     if (!id) throw new UsageError(`mailgw backup ${action} needs a backup id`);
     return encodeURIComponent(id);
   };
-  const report = (r: { status: number; body: Record<string, unknown> & { error?: string } }, ok: string) => {
+  const report = (r: AdminReply, ok: string) => {
     if (r.status === 200) process.stdout.write(`${ok}\n`);
     else process.stderr.write(`${id}: ${r.body.error ?? `HTTP ${r.status}`}\n`);
     return r.status === 200 ? 0 : 1;

@@ -7,24 +7,9 @@
  * and last error; flush retries now; delete removes without a DSN;
  * hold/release park a message and let it go again.
  */
-import { request } from 'node:http';
-import { resolve } from 'node:path';
-import { adminSocketPath } from '../gateway/admin/admin-server.ts';
 import type { QueueEntry } from '../gateway/queue/queue-admin.ts';
 import { parseArgs, UsageError } from './args.ts';
-
-function call(socketPath: string, method: string, path: string): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolvePromise, reject) => {
-    const req = request({ socketPath, method, path }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (data += d));
-      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: data ? JSON.parse(data) : null }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { adminClient } from './admin-client.ts';
 
 export function formatQueue(entries: QueueEntry[]): string {
   if (entries.length === 0) return 'Mail queue is empty\n';
@@ -49,19 +34,12 @@ export const QUEUE_FLAGS = ['state-dir', 'output'] as const;
 export async function cmdQueue(argv: string[]): Promise<number> {
   const args = parseArgs(argv, QUEUE_FLAGS);
   const [action, ...ids] = args.positionals;
-  const socketPath = adminSocketPath(resolve(args.flags.get('state-dir') ?? process.env.MAILGW_STATE_DIR ?? '/var/spool/mailgw'));
   const json = args.flags.get('output') === 'json';
-  const ask = async (method: string, path: string) => {
-    try {
-      return await call(socketPath, method, path);
-    } catch (err) {
-      throw new UsageError(`cannot reach the gateway's admin socket ${socketPath}: ${(err as Error).message} (is the gateway running with this --state-dir?)`);
-    }
-  };
+  const ask = adminClient(args.flags);
   switch (action) {
     case 'list': {
       const r = await ask('GET', '/v1/queue');
-      process.stdout.write(json ? `${JSON.stringify(r.body, null, 2)}\n` : formatQueue(r.body as QueueEntry[]));
+      process.stdout.write(json ? `${JSON.stringify(r.body, null, 2)}\n` : formatQueue(r.body as unknown as QueueEntry[]));
       return 0;
     }
     case 'flush':
@@ -70,7 +48,7 @@ export async function cmdQueue(argv: string[]): Promise<number> {
     case 'release': {
       if (action === 'flush' && ids.length === 0) {
         const r = await ask('POST', '/v1/queue/flush');
-        process.stdout.write(`flushed ${(r.body as { flushed: string[] }).flushed.length} message(s)\n`);
+        process.stdout.write(`flushed ${(r.body.flushed as string[]).length} message(s)\n`);
         return 0;
       }
       if (ids.length === 0) throw new UsageError(`mailgw queue ${action} needs one or more queue ids`);
@@ -80,7 +58,7 @@ export async function cmdQueue(argv: string[]): Promise<number> {
         if (r.status === 200) process.stdout.write(`${id}: ${action === 'delete' ? 'deleted' : action === 'flush' ? 'flushed' : action === 'hold' ? 'on hold' : 'released'}\n`);
         else {
           failed++;
-          process.stderr.write(`${id}: ${(r.body as { error?: string })?.error ?? `HTTP ${r.status}`}\n`);
+          process.stderr.write(`${id}: ${r.body.error ?? `HTTP ${r.status}`}\n`);
         }
       }
       return failed > 0 ? 1 : 0;

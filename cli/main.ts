@@ -50,6 +50,16 @@ export const HELP: Record<string, string> = {
     Administer the queue of a running gateway through DIR/admin.sock (like mailq/postsuper).`,
   backup: `backup list|show|release|delete [ID] [--to ADDRESS] [--state-dir DIR] [--output text|json]
     Originals kept by rules with backup: true; release re-queues one (to ADDRESS instead of its recipients).`,
+  traffic: `traffic search [filters] | show ID [--state-dir DIR] [--output text|json]
+    The traffic log of a running gateway: every message's arrival, verdicts, delivery attempts and outcome, newest first.
+      --since, --until TIME      30m, 2h, 7d ago, or a time such as 2026-12-08T09:00:00Z
+      --sender, --recipient ADDR an address, or a pattern with * (*@bank.example)
+      --subject WORDS            words of the subject (all of them; word* for a prefix)
+      --client IP                the SMTP client's address
+      --status STATUS            queued, deferred, delivered, failed, deleted, rejected, tempfail or mixed
+      --verdict WORD             a verdict word: antivirus=infected, antispam=spam, action=Delete, rule=NAME…
+      --qid ID, --message-id ID  one message
+      --limit N, --cursor C      page size (default 50) and the next page`,
 };
 
 const USAGE = `usage: mailgw <command> [options]   (mailgw <command> --help for one command)
@@ -67,6 +77,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   render: async () => (await import('./cmd-render.ts')).cmdRender,
   operator: async () => (await import('./cmd-operator.ts')).cmdOperator,
   backup: async () => (await import('./cmd-backup.ts')).cmdBackup,
+  traffic: async () => (await import('./cmd-traffic.ts')).cmdTraffic,
 };
 
 export async function main(argv: string[]): Promise<number> {

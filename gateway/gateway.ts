@@ -28,6 +28,7 @@ import { QueueManager } from './queue/queue-manager.ts';
 import { QueueAdmin } from './queue/queue-admin.ts';
 import { CertWatch } from './cert-watch.ts';
 import { MtaSts } from './routing/mta-sts.ts';
+import { TrafficLog } from './traffic/traffic-log.ts';
 import { readSecret } from './delivery/smtp-client.ts';
 import { buildEnvelope, recipientOf } from './inject/envelope-build.ts';
 import { BackupStore } from './backup/backup-store.ts';
@@ -230,13 +231,16 @@ export class Gateway {
       logger.warn({ event: 'spool-evidence-kept', segments: r.pinned }, 'the spool filesystem is full: damaged or unacknowledged data could not be copied to spool/corrupt; its segments are kept until a restart with free space');
     }
     await IncomingFile.prepare(join(options.stateDir, 'incoming'));
+    // The traffic log taps every log line that names a queue id (traffic/traffic-log.ts); from here on the runtime logs through it.
+    const traffic = config.trafficLog.enabled ? TrafficLog.open(join(options.stateDir, 'traffic'), config.trafficLog, logger) : undefined;
+    const log = traffic ? traffic.wrap(logger) : logger;
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
     const isSelf = selfMatcher([bound.smtp.address() as AddressInfo].map((a) => ({ host: a.address, port: a.port })));
     // The injector hands what it commits to the queue manager, which bounces through the injector.
     const injector = new Injector(spool, (m) => queue.enqueue(m));
     const queue: QueueManager = new QueueManager({
-      config, domains: tables.domains, resolver, spool, logger, cache: new ConnectionCache(), metrics,
+      config, domains: tables.domains, resolver, spool, logger: log, cache: new ConnectionCache(), metrics,
       perDestination: new Map(), perDestinationLimit: 20, connectTimeoutMs: options.connectTimeoutMs ?? 30_000, isSelf, injector,
       mtaSts: mtaStsFor(config, resolver, options.mtaStsPort),
     });
@@ -249,7 +253,7 @@ export class Gateway {
       verifier: new RecipientVerifier(config, resolver, Date.now, isSelf),
       isSelf,
       queue,
-      queueAdmin: new QueueAdmin(spool, queue, logger),
+      queueAdmin: new QueueAdmin(spool, queue, log),
       resolver,
       backup: new BackupStore(join(options.stateDir, 'backup'), { maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs }),
       incomingDir: join(options.stateDir, 'incoming'),
@@ -258,17 +262,19 @@ export class Gateway {
         metrics.memoryBudget.set({ state: 'limit' }, limit);
       }),
       metrics,
-      logger,
+      traffic,
+      logger: log,
     };
     const ref: { gw?: Gateway } = {};
     let admin: HttpServer;
     try {
-      admin = await startAdminServer(adminSocketPath(options.stateDir), rt.queueAdmin, logger, {
+      admin = await startAdminServer(adminSocketPath(options.stateDir), rt.queueAdmin, log, {
         store: rt.backup,
         release: (id, to) => ref.gw!.releaseBackup(id, to),
-      });
+      }, traffic);
     } catch (err) {
       await spool.close();
+      await traffic?.close();
       throw err;
     }
     const gw = new Gateway(rt, options, admin, bound, lock);
@@ -276,13 +282,15 @@ export class Gateway {
       config: () => gw.current.rt.config,
       // The listener hands new connections to the current server: its next handshakes use the new pair.
       apply: (ctx) => gw.current.smtp.updateSecureContext({ key: ctx.key, cert: ctx.cert, ...(ctx.ca ? { ca: ctx.ca } : {}) }),
-    }, metrics, logger);
+    }, metrics, log);
     gw.certs.start(options.certPollMs ?? 10_000);
     ref.gw = gw;
     metrics.onScrape = () => {
       const s = gw.runtime.queueAdmin.stats();
       for (const [state, n] of Object.entries(s.byState)) metrics.queue.set({ state }, n);
       metrics.oldest.set(s.oldestSeconds);
+      const dropped = gw.runtime.traffic?.takeDropped() ?? 0;
+      if (dropped > 0) metrics.trafficDropped.inc(dropped);
     };
     return gw;
   }
@@ -302,6 +310,7 @@ export class Gateway {
     const resolver = createResolver(config.resolver);
     const rt: Runtime = { ...old, config, ...tables, resolver, verifier: new RecipientVerifier(config, resolver, Date.now, old.isSelf) };
     old.backup.setLimits({ maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs });
+    old.traffic?.configure(config.trafficLog); // switching it on or off takes a restart
     const smtp = createSmtpServer(rt); // throws on unreadable TLS files: nothing changed yet
     for (const s of this.servers) if (s.connections.size === 0) this.servers.delete(s); // older generations with nobody left
     this.servers.add(smtp);
@@ -348,7 +357,7 @@ export class Gateway {
       client: { address: meta.client, port: 0, helo: rt.config.hostname, tls: false },
       mailFrom: meta.from, rcptTo: rcpts.map((address) => recipientOf(address, rt.domains)),
     }));
-    rt.logger.info({ event: 'backup-released', backupId: id, qid, to: rcpts }, `backup ${id} released as ${qid}`);
+    rt.logger.info({ event: 'backup-released', backupId: id, qid, originalQid: meta.qid, to: rcpts }, `backup ${id} released as ${qid}`);
     return qid;
   }
 
@@ -375,6 +384,7 @@ export class Gateway {
     if (this.handoverServer) await this.handoverServer.close();
     await new Promise<void>((resolve) => this.admin.close(() => resolve()));
     if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
+    await this.runtime.traffic?.close();
     await this.runtime.spool.close();
     await this.lock.release();
     return result;

@@ -23,6 +23,7 @@ export class GatewayMetrics {
   readonly bounces = new Counter({ name: 'mailgw_gateway_bounces_total', help: 'DSNs sent to senders.', registers: [this.registry] });
   readonly certificateExpiryDays = new Gauge({ name: 'mailgw_gateway_certificate_expiry_days', help: 'Days until each certificate the gateway presents expires (inbound, outbound client certificates).', labelNames: ['certificate'], registers: [this.registry] });
   readonly certificateReloads = new Counter({ name: 'mailgw_gateway_certificate_reloads_total', help: 'Inbound certificate changes picked up from the mounted Secret, by result.', labelNames: ['result'], registers: [this.registry] });
+  readonly trafficDropped = new Counter({ name: 'mailgw_gateway_traffic_log_dropped_total', help: 'Log events the traffic log dropped because its writer fell behind (mail is not affected).', registers: [this.registry] });
   readonly dsnSuppressed = new Counter({ name: 'mailgw_gateway_dsn_suppressed_total', help: 'DSNs not sent, by reason: suspect (SPF, DMARC, spam) or unreachable (null MX, no address).', labelNames: ['reason'], registers: [this.registry] });
   readonly scannerSeconds = new Histogram({ name: 'mailgw_gateway_scanner_seconds', help: 'Scan time by scanner.', labelNames: ['scanner'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
   readonly scannerErrors = new Counter({ name: 'mailgw_gateway_scanner_errors_total', help: 'Scanner failures (down, timeout, bad answer) by scanner.', labelNames: ['scanner'], registers: [this.registry] });

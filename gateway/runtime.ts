@@ -18,6 +18,7 @@ import type { Injector } from './inject/injector.ts';
 import { RuleTable } from './protection/rules.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { MemoryBudget } from './memory-budget.ts';
+import type { TrafficLog } from './traffic/traffic-log.ts';
 
 export interface Runtime {
   config: GatewayConfig;
@@ -43,6 +44,8 @@ export interface Runtime {
   /** The process's memory budget (memory-budget.ts). */
   memory: MemoryBudget;
   metrics: GatewayMetrics;
+  /** The traffic log (traffic/), when trafficLog.enabled; the logger feeds it. */
+  traffic?: TrafficLog | undefined;
   logger: Logger;
 }
 

@@ -206,6 +206,7 @@ export function renderGatewayConfig(
     } : { ...r, match: r.match ? { ...r.match, size: undefined } : undefined })),
     defaultRule: spec.defaultRule,
     backup: { maxSize: parseSize(spec.backup.maxSize)!, retentionMs: ms(spec.backup.retention) },
+    trafficLog: { enabled: spec.trafficLog.enabled, retentionMs: ms(spec.trafficLog.retention), maxSize: parseSize(spec.trafficLog.maxSize)! },
   };
   return gatewayConfig.parse(config);
 }

@@ -18,6 +18,7 @@ import { VALIDATE_FLAGS } from '../cli/cmd-validate.ts';
 import { RENDER_FLAGS } from '../cli/cmd-render.ts';
 import { QUEUE_FLAGS } from '../cli/cmd-queue.ts';
 import { BACKUP_FLAGS } from '../cli/cmd-backup.ts';
+import { TRAFFIC_FLAGS } from '../cli/cmd-traffic.ts';
 import { tempDir } from './helpers/config.ts';
 import { closedPort } from './helpers/ports.ts';
 
@@ -29,7 +30,7 @@ const mailgw = (args: string[], env: Record<string, string | undefined> = {}) =>
 };
 
 const FLAGS: Record<string, readonly string[]> = {
-  up: UP_FLAGS, gateway: GATEWAY_FLAGS, operator: OPERATOR_FLAGS, validate: VALIDATE_FLAGS, render: RENDER_FLAGS, queue: QUEUE_FLAGS, backup: BACKUP_FLAGS,
+  up: UP_FLAGS, gateway: GATEWAY_FLAGS, operator: OPERATOR_FLAGS, validate: VALIDATE_FLAGS, render: RENDER_FLAGS, queue: QUEUE_FLAGS, backup: BACKUP_FLAGS, traffic: TRAFFIC_FLAGS,
 };
 
 describe('mailgw CLI usage', () => {

@@ -11,6 +11,9 @@
  *   GET    /v1/backup/ID          → the entry with the original message
  *   POST   /v1/backup/ID/release[?to=ADDRESS] → re-queue the original
  *   DELETE /v1/backup/ID
+ *   GET    /v1/traffic?since=&until=&qid=&messageId=&sender=&recipient=&subject=&client=&status=&verdict=&limit=&cursor=
+ *                                 → { items, next } (the traffic log, newest first)
+ *   GET    /v1/traffic/ID         → one message with its timeline
  */
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -18,6 +21,8 @@ import type { Logger } from 'pino';
 import type { QueueAdmin } from '../queue/queue-admin.ts';
 import { QUEUE_ID_RE } from '../queue-id.ts';
 import type { BackupStore } from '../backup/backup-store.ts';
+import { TrafficQueryRefused, type TrafficLog } from '../traffic/traffic-log.ts';
+import type { TrafficQuery } from '../traffic/traffic-store.ts';
 
 export function adminSocketPath(stateDir: string): string {
   return `${stateDir}/admin.sock`;
@@ -43,7 +48,41 @@ async function handleBackup(b: BackupAdmin, method: string, parts: string[], url
   return send(404, { error: 'not found' });
 }
 
-export async function startAdminServer(socketPath: string, queue: QueueAdmin, logger: Logger, backup?: BackupAdmin): Promise<Server> {
+const QUERY_KEYS = ['qid', 'messageId', 'sender', 'recipient', 'subject', 'client', 'status', 'verdict', 'cursor'] as const;
+const STATUSES = new Set(['queued', 'deferred', 'delivered', 'failed', 'deleted', 'rejected', 'tempfail', 'mixed']);
+
+/** A traffic query from URL parameters; throws TrafficQueryRefused naming the bad one. */
+export function trafficQuery(params: URLSearchParams): TrafficQuery {
+  const q: TrafficQuery = {};
+  for (const k of QUERY_KEYS) {
+    const v = params.get(k);
+    if (v !== null && v !== '') (q as Record<string, string>)[k] = v.slice(0, 998);
+  }
+  if (q.status && !STATUSES.has(q.status)) throw new TrafficQueryRefused(`status: one of ${[...STATUSES].join(', ')}`);
+  for (const k of ['since', 'until', 'limit'] as const) {
+    const v = params.get(k);
+    if (v === null || v === '') continue;
+    const n = k === 'limit' ? Number(v) : /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(n) || n < 0) throw new TrafficQueryRefused(`${k}: ${k === 'limit' ? 'a number' : 'a time (ISO 8601 or milliseconds since the epoch)'}`);
+    q[k] = n;
+  }
+  return q;
+}
+
+async function handleTraffic(traffic: TrafficLog, method: string, parts: string[], url: URL, send: (status: number, body: unknown) => void): Promise<void> {
+  if (method !== 'GET' || parts.length > 3) return send(404, { error: 'not found' });
+  try {
+    if (parts.length === 2) return send(200, await traffic.search(trafficQuery(url.searchParams)));
+    if (!QUEUE_ID_RE.test(parts[2]!)) return send(400, { error: 'expected a queue id' });
+    const t = await traffic.timeline(parts[2]!);
+    return t ? send(200, t) : send(404, { error: `no message ${parts[2]} in the traffic log` });
+  } catch (err) {
+    if (err instanceof TrafficQueryRefused) return send(400, { error: err.message });
+    throw err;
+  }
+}
+
+export async function startAdminServer(socketPath: string, queue: QueueAdmin, logger: Logger, backup?: BackupAdmin, traffic?: TrafficLog): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -56,6 +95,10 @@ export async function startAdminServer(socketPath: string, queue: QueueAdmin, lo
         await handleBackup(backup, req.method ?? 'GET', parts, url, send);
         logger.info({ event: 'admin', action: `${req.method} ${url.pathname}` }, 'backup administration');
         return;
+      }
+      if (parts[0] === 'v1' && parts[1] === 'traffic') {
+        if (!traffic) return send(404, { error: 'the traffic log is off (spec.trafficLog.enabled)' });
+        return handleTraffic(traffic, req.method ?? 'GET', parts, url, send);
       }
       if (parts[0] !== 'v1' || parts[1] !== 'queue') return send(404, { error: 'not found' });
       if (req.method === 'GET' && parts.length === 2) return send(200, queue.list());

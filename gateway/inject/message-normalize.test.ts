@@ -74,6 +74,21 @@ describe('MessageNormalizer', () => {
     assert.ok(outBytes > 160 * piece.length, 'all bytes came out, with line breaks added');
   });
 
+  it('keeps the first Subject and Message-ID, unfolded, at most 998 bytes', () => {
+    const n = new MessageNormalizer(HOST);
+    n.push(Buffer.from('Message-ID:\r\n <a1@bank.test>\r\nSubject: =?utf-8?q?Your?=\r\n\t=?utf-8?q?_statement?=\r\nSubject: second\r\nX: y\r\n\r\nSubject: in the body\r\n'));
+    n.end();
+    assert.equal(n.subject, '=?utf-8?q?Your?= =?utf-8?q?_statement?=');
+    assert.equal(n.messageId, '<a1@bank.test>');
+    const long = new MessageNormalizer(HOST);
+    long.push(Buffer.from(`Subject: ${'s'.repeat(5000)}\r\n\r\n`));
+    assert.equal(long.subject!.length, MAX_LINE);
+    assert.equal(long.subject!.replace(/ /g, ''), 's'.repeat(MAX_LINE - 1), 'the fold this normalizer made is a space, as unfolding says');
+    const none = new MessageNormalizer(HOST);
+    none.push(Buffer.from('From: a@b.test\r\n\r\nSubject: no\r\n'));
+    assert.equal(none.subject, undefined);
+  });
+
   it('removes forged verdict headers and counts hops', () => {
     const msg = Buffer.from([
       'Received: from a by b', 'Received: from c by d', 'Delivered-To: x@y.test',

@@ -15,6 +15,8 @@
  *   removed: only the gateway itself says what it checked.
  * - Hops: `Received` and `Delivered-To` fields of the header section are
  *   counted (loop detection, limits.maxHops).
+ * - The first `Subject` and `Message-ID` are kept as they came (unfolded,
+ *   at most MAX_LINE bytes each), for the log and the traffic log.
  *
  * Interface: `new MessageNormalizer(hostname)`, then `push(chunk)` →
  * output bytes for each input chunk and `end()` → the rest; `hops` when done.
@@ -37,6 +39,10 @@ export class MessageNormalizer {
   hops = 0;
   /** Header fields removed as forged. */
   readonly removed: string[] = [];
+  /** The first Subject and Message-ID field bodies, raw (possibly RFC 2047 encoded), unfolded, cut at MAX_LINE bytes. */
+  subject: string | undefined;
+  messageId: string | undefined;
+  private capturing: 'subject' | 'messageId' | undefined;
   private readonly hostname: string;
   private inHeader = true;
   private pendingCR = false;
@@ -174,6 +180,7 @@ export class MessageNormalizer {
     const first = line[0];
     if (first === 0x20 || first === 0x09) {
       // Continuation of the current field.
+      if (this.capturing) this.capture(line, 0);
       if (this.fieldFate === 'drop') return;
       if (this.fieldFate === 'keep') return this.emitLine(line);
       this.hold(line);
@@ -184,7 +191,13 @@ export class MessageNormalizer {
     const colon = line.indexOf(0x3a);
     const name = colon > 0 ? line.toString('latin1', 0, colon).trim().toLowerCase() : '';
     this.fieldName = name;
+    this.capturing = undefined;
     if (name === 'received' || name === 'delivered-to') this.hops++;
+    if ((name === 'subject' && this.subject === undefined) || (name === 'message-id' && this.messageId === undefined)) {
+      this.capturing = name === 'subject' ? 'subject' : 'messageId';
+      this[this.capturing] = '';
+      this.capture(line, colon + 1);
+    }
     if (name.startsWith('x-mailgw-')) {
       this.fieldFate = 'drop';
       this.removed.push(name);
@@ -198,6 +211,14 @@ export class MessageNormalizer {
     }
     this.fieldFate = 'keep';
     this.emitLine(line);
+  }
+
+  private capture(line: Buffer, from: number): void {
+    const field = this.capturing!;
+    const have = this[field]!;
+    if (have.length >= MAX_LINE) return;
+    const text = line.toString('utf8', from, Math.min(line.length, from + MAX_LINE - have.length + 1));
+    this[field] = (have + (have === '' ? text.trimStart() : text.replace(/^[ \t]+/, ' '))).slice(0, MAX_LINE);
   }
 
   private emitLine(line: Buffer): void {

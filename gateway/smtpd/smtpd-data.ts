@@ -55,6 +55,12 @@ function envelopeOf(session: SMTPServerSession, tx: Transaction, client: string,
 /** Memory a session holds while its DATA streams to disk (socket, normalizer and file buffers). */
 export const SESSION_MEMORY = 256 * 1024;
 
+/** The TLS protocol of a secure session (smtp-server keeps the negotiated cipher in tlsOptions). */
+function tlsVersion(session: SMTPServerSession): string {
+  const t = session.tlsOptions;
+  return (t && t.version) || 'TLS';
+}
+
 export async function receiveData(rt: Runtime, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
   // Every session in DATA holds a share of the memory budget; none left within 5 s → 451 4.3.2, never an OOM.
   const release = await rt.memory.acquire(SESSION_MEMORY, 5000);
@@ -122,7 +128,10 @@ async function receive(rt: Runtime, stream: SMTPServerDataStream, session: SMTPS
   }
   if (!tooBig) await keep(normalizer.end());
   await incoming?.finish();
-  const base = { event: 'message', sid: session.id, qid: tx.qid, client: state.client, from: tx.mailFrom, to: tx.recipients.map((r) => r.address), size: bytes };
+  const base = {
+    event: 'message', sid: session.id, qid: tx.qid, client: state.client, helo: session.hostNameAppearsAs || undefined, tls: session.secure ? tlsVersion(session) : undefined,
+    from: tx.mailFrom, to: tx.recipients.map((r) => r.address), size: bytes, subject: normalizer.subject?.trim(), messageId: normalizer.messageId?.trim(),
+  };
   if (tooBig || stream.sizeExceeded) {
     writer?.abort();
     const reply = replies.messageTooBig(limit);
