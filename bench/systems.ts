@@ -103,7 +103,8 @@ export async function startPostfix(port: number, sinkPort: number, messageSize?:
 }
 
 /** profileDir: run under --cpu-prof and stop with SIGTERM so the profile is written there. */
-export async function startMailgw(port: number, sinkPort: number, profileDir?: string, messageSize?: number): Promise<Running> {
+/** trafficLog false: the same gateway without its traffic log (`--only mailgw,mailgw-no-traffic-log` measures what the log costs). */
+export async function startMailgw(port: number, sinkPort: number, profileDir?: string, messageSize?: number, trafficLog = true): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-mailgw-'));
   writeFileSync(join(dir, 'gateway.yaml'), `apiVersion: mailgw.io/v1alpha1
 kind: MailGateway
@@ -115,7 +116,7 @@ spec:
   tls: { outbound: { mode: None }, inbound: { mode: None } }
   authentication: { spf: false, dkim: false, dmarc: false }
   limits: { connectionsPerClient: 0, connectionsTotal: 20000${messageSize ? `, messageSize: ${messageSize}` : ''} }
-  resolver: { servers: ["127.0.0.1:9"] }
+  resolver: { servers: ["127.0.0.1:9"] }${trafficLog ? '' : '\n  trafficLog: { enabled: false }'}
 ---
 apiVersion: mailgw.io/v1alpha1
 kind: TrustedNetwork
@@ -126,7 +127,7 @@ spec: { gatewayRef: { name: bench }, cidrs: ["127.0.0.0/8"] }
   const proc = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/mailgw.js'), 'up', '-f', join(dir, 'gateway.yaml'), '--listen', `127.0.0.1:${port}`, '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitPort(port);
   return {
-    name: 'mailgw', port, pid: proc.pid,
+    name: trafficLog ? 'mailgw' : 'mailgw-no-traffic-log', port, pid: proc.pid,
     stop: async () => {
       proc.kill(profileDir ? 'SIGTERM' : 'SIGKILL');
       await new Promise((r) => proc.once('exit', r));
