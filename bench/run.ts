@@ -236,10 +236,11 @@ async function operatorBulk(): Promise<{ createMs: number; convergeMs: number; a
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
 async function main(): Promise<void> {
-  // The memory and scale tables (npm run bench:memory, bench:scale) are kept as they were (read before the first partial write).
+  // The memory and scale tables (npm run bench:memory, bench:scale) and the notes of partial runs are kept as they were (read before the first partial write).
   const kept = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
   const memory = /<!-- memory:begin[\s\S]*?<!-- memory:end -->/.exec(kept)?.[0];
   const scale = /<!-- scale:begin[\s\S]*?<!-- scale:end -->/.exec(kept)?.[0];
+  const notes = /<!-- notes:begin[\s\S]*?<!-- notes:end -->/.exec(kept)?.[0];
   const m = machine() as { cpu: string; cores: string; memory: string; kernel: string; load: string };
   const postfixVersion = execFileSync('postconf', ['-d', 'mail_version']).toString().trim().split('= ')[1];
   const lines: string[] = [
@@ -288,6 +289,7 @@ async function main(): Promise<void> {
   if (op) lines.push('## Operator', '', `1,000 LocalDomains created at once (on a real kube-apiserver, the operator as its ServiceAccount): creating them over HTTP took ${fmt(op.createMs)} ms; the ConfigMap listed all 1,000 ${fmt(op.convergeMs)} ms after the first create (${fmt(op.afterLastMs)} ms after the last), with ${op.writes} ConfigMap writes.`, '');
   if (memory) lines.push(memory, '');
   if (scale) lines.push(scale, '');
+  if (notes) lines.push(notes, '');
   writeFileSync(OUT, `${lines.join('\n')}\n`);
   process.stderr.write(readFileSync(OUT, 'utf8'));
 }
