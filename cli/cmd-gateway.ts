@@ -57,7 +57,7 @@ async function handoverFlags(flags: Map<string, string>): Promise<{ listen: { ho
       throw new UsageError(`--handover-peers: ${(err as Error).message}`);
     }
   }
-  return { listen: parseListen(listen), token, mode, drainMs: duration('handover-drain', '20s'), handoverMs: duration('handover-time', '60s') };
+  return { listen: parseListen(listen, '--handover-listen'), token, mode, drainMs: duration('handover-drain', '20s'), handoverMs: duration('handover-time', '60s') };
 }
 
 export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address',
@@ -91,7 +91,7 @@ export async function cmdGateway(argv: string[]): Promise<number> {
   const handover = await handoverFlags(args.flags);
   const gateway = await Gateway.start(loaded.config, {
     ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw'),
-    ...(metricsAddress ? { metrics: parseListen(metricsAddress) } : {}),
+    ...(metricsAddress ? { metrics: parseListen(metricsAddress, '--metrics-address') } : {}),
     ...(handover ? { handover: { ...handover.listen, token: handover.token } } : {}),
   });
   const stopWatching = watchConfig(file, gateway, initialPeek, poll);

@@ -62,7 +62,7 @@ export async function cmdOperator(argv: string[]): Promise<number> {
   const kc = await loadCluster(args.flags.get('kubeconfig') ?? process.env.KUBECONFIG);
   const identity = args.flags.get('identity') ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
   const logger = pino({ base: { component: 'operator', identity } });
-  const metrics = parseListen(args.flags.get('metrics-address') ?? '0.0.0.0:8080');
+  const metrics = parseListen(args.flags.get('metrics-address') ?? '0.0.0.0:8080', '--metrics-address');
   const operator = new Operator(new K8sApi(kc), {
     logger, identity,
     leaseNamespace: args.flags.get('lease-namespace') ?? process.env.POD_NAMESPACE ?? 'default',

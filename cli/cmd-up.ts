@@ -1,10 +1,13 @@
 /**
- * `mailgw up -f PATH... [--listen 127.0.0.1:2525] [--state-dir DIR] [--gateway NAME] [--capture]`
+ * `mailgw up -f PATH... [--listen 127.0.0.1:2525] [--state-dir DIR] [--gateway NAME] [--capture] [--console HOST:PORT]`
  *
  * Local mode: reads MailGateway/LocalDomain/TrustedNetwork manifests,
  * renders them with the operator's renderer and runs the gateway in-process.
  * Any schema error is printed with its location and nothing starts.
  * --capture also runs capture sinks on the loopback next hops (capture-sink.ts).
+ * --console serves the operations API (gateway/admin/ops-server.ts) with two
+ * tokens made at start and printed on stderr: an operator's (view, operate,
+ * release) and a viewer's (view only).
  */
 import { referencedSecrets } from '../operator/render-gateway-config.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -19,6 +22,8 @@ import type { GatewayConfig, MailGateway } from '../api/index.ts';
 import { runUntilSignal } from './run-until-signal.ts';
 import { startCaptureSinks } from './capture-sink.ts';
 import pino from 'pino';
+import { randomBytes } from 'node:crypto';
+import { StaticTokens } from '../gateway/admin/ops-server.ts';
 
 export async function renderLocal(files: string[], gatewayName: string | undefined, stateDir: string, listen?: { host: string; port: number }): Promise<{ config: GatewayConfig; manifests: Manifests; warnings: string[] } | { errors: string[]; warnings: string[] }> {
   const manifests = await loadManifests(files);
@@ -68,13 +73,14 @@ export async function renderLocal(files: string[], gatewayName: string | undefin
   return { config: rendered.gatewayConfig, manifests, warnings };
 }
 
-export const UP_FLAGS = ['listen', 'state-dir', 'gateway', 'capture'] as const;
+export const UP_FLAGS = ['listen', 'state-dir', 'gateway', 'capture', 'console'] as const;
 
 export async function cmdUp(argv: string[]): Promise<number> {
   const capture = argv.includes('--capture');
   const args = parseArgs(argv.filter((a) => a !== '--capture'), UP_FLAGS.filter((f) => f !== 'capture'));
   if (args.files.length === 0) throw new UsageError('needs -f PATH (manifest files or directories)');
   const listen = parseListen(args.flags.get('listen') ?? '127.0.0.1:2525');
+  const consoleAt = args.flags.has('console') ? parseListen(args.flags.get('console')!, '--console') : undefined;
   const stateDir = resolve(args.flags.get('state-dir') ?? '.mailgw');
   // Before anything is written there (TLS files, captured mail, the spool): one gateway per state directory.
   const lock = await StateLock.acquire(stateDir);
@@ -97,7 +103,20 @@ export async function cmdUp(argv: string[]): Promise<number> {
   let gateway: Gateway;
   try {
     stopCapture = capture ? await startCaptureSinks(result.config, join(stateDir, 'captured'), logger) : undefined;
-    gateway = await Gateway.start(result.config, { ...listen, stateDir, logger, lock });
+    const tokens = { operator: randomBytes(24).toString('base64url'), viewer: randomBytes(24).toString('base64url') };
+    const ops = consoleAt && {
+      ...consoleAt,
+      auth: new StaticTokens([
+        { token: tokens.operator, user: 'local-operator', permissions: ['view', 'operate', 'release'] },
+        { token: tokens.viewer, user: 'local-viewer', permissions: ['view'] },
+      ]),
+    };
+    gateway = await Gateway.start(result.config, { ...listen, stateDir, logger, lock, ops });
+    const at = gateway.opsAddress;
+    if (at) {
+      const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+      console.error(`operations API on http://${host}:${at.port}/v1 (Authorization: Bearer TOKEN)\n  operator token: ${tokens.operator}\n  viewer token:   ${tokens.viewer}`);
+    }
   } catch (err) {
     await stopCapture?.();
     await lock.release();

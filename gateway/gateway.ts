@@ -23,6 +23,8 @@ import { Spool } from './spool/spool.ts';
 import { RecipientVerifier } from './verify/rcpt-verify.ts';
 import type { Server as HttpServer } from 'node:http';
 import { adminSocketPath, startAdminServer } from './admin/admin-server.ts';
+import type { AdminTargets } from './admin/admin-routes.ts';
+import { startOpsServer, type Authenticator } from './admin/ops-server.ts';
 import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
 import { QueueAdmin } from './queue/queue-admin.ts';
@@ -66,6 +68,8 @@ export interface GatewayOptions {
   certPollMs?: number | undefined;
   /** The HTTPS port of MTA-STS policy hosts: 443; tests serve policies on a free port. */
   mtaStsPort?: number | undefined;
+  /** The operations API (admin/ops-server.ts), with who may do what (not served when absent). */
+  ops?: { host: string; port: number; auth: Authenticator } | undefined;
 }
 
 /** MTA-STS policies looked up with the config's resolver, fetched trusting the system roots and tls.outbound.ca. */
@@ -79,6 +83,7 @@ interface Bound {
   smtp: Server;
   metrics?: Server | undefined;
   handover?: HandoverServer | undefined;
+  ops?: HttpServer | undefined;
 }
 
 function portError(err: Error, at: { host: string; port: number }, what: string): Error {
@@ -120,6 +125,7 @@ export class Gateway {
   private readonly options: GatewayOptions;
   private metricsServer: Server | undefined;
   private handoverServer: HandoverServer | undefined;
+  private opsServer: HttpServer | undefined;
   private stopping = false;
   private scannerCheck: { at: number; problem: string | undefined } = { at: 0, problem: undefined };
 
@@ -133,6 +139,19 @@ export class Gateway {
     this.server = bound.smtp;
     this.metricsServer = bound.metrics;
     this.handoverServer = bound.handover;
+    this.opsServer = bound.ops;
+  }
+
+  /** What the admin socket and the operations API act on. */
+  targets(): AdminTargets {
+    const rt = this.runtime;
+    return { queue: rt.queueAdmin, backup: { store: rt.backup, release: (id, to) => this.releaseBackup(id, to) }, traffic: rt.traffic };
+  }
+
+  /** Address of the operations API, when it runs. */
+  get opsAddress(): { host: string; port: number } | undefined {
+    const a = this.opsServer?.address() as AddressInfo | undefined;
+    return a ? { host: a.address, port: a.port } : undefined;
   }
 
   /** Address of the metrics/health listener, when it runs. */
@@ -191,12 +210,17 @@ export class Gateway {
         bound.metrics = await metrics.serve(options.metrics.host, options.metrics.port, () => (gw ? gw.readiness() : Promise.resolve('starting')))
           .catch((err: Error) => { throw portError(err, options.metrics!, 'metrics'); });
       }
+      if (options.ops) {
+        bound.ops = await startOpsServer(options.ops.host, options.ops.port, () => gw?.targets(), options.ops.auth, () => gw?.runtime.logger ?? logger)
+          .catch((err: Error) => { throw portError(err, options.ops!, 'the operations API'); });
+      }
       gw = await Gateway.open(config, options, logger, metrics, bound, lock);
     } catch (err) {
       ready.reject(err);
       bound.smtp.close();
       await bound.handover?.close();
       bound.metrics?.close();
+      bound.ops?.close();
       await lock.release();
       throw err;
     }
@@ -268,10 +292,7 @@ export class Gateway {
     const ref: { gw?: Gateway } = {};
     let admin: HttpServer;
     try {
-      admin = await startAdminServer(adminSocketPath(options.stateDir), rt.queueAdmin, log, {
-        store: rt.backup,
-        release: (id, to) => ref.gw!.releaseBackup(id, to),
-      }, traffic);
+      admin = await startAdminServer(adminSocketPath(options.stateDir), () => ref.gw?.targets(), () => log);
     } catch (err) {
       await spool.close();
       await traffic?.close();
@@ -384,6 +405,10 @@ export class Gateway {
     if (this.handoverServer) await this.handoverServer.close();
     await new Promise<void>((resolve) => this.admin.close(() => resolve()));
     if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
+    if (this.opsServer) {
+      this.opsServer.closeAllConnections();
+      await new Promise<void>((resolve) => this.opsServer!.close(() => resolve()));
+    }
     await this.runtime.traffic?.close();
     await this.runtime.spool.close();
     await this.lock.release();

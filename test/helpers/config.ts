@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { localDomain, mailGateway, trustedNetwork, type GatewayConfig } from '../../api/index.ts';
 import { renderGatewayConfig, type RenderOptions } from '../../operator/render-gateway-config.ts';
+import type { Authenticator } from '../../gateway/admin/ops-server.ts';
 import { Gateway } from '../../gateway/gateway.ts';
 
 export interface Fixture {
@@ -65,8 +66,9 @@ export function tempDir(prefix = 'mailgw-test-'): string {
  * Starts a gateway on `host` port 0. Delivery is off unless asked for, so a
  * receive-side test never makes the queue look up MX records of its domains.
  */
-export async function startGateway(config: GatewayConfig, stateDir: string = tempDir(), host = '127.0.0.1', opts: { deliver?: boolean; certPollMs?: number; mtaStsPort?: number } = {}): Promise<Running> {
+export async function startGateway(config: GatewayConfig, stateDir: string = tempDir(), host = '127.0.0.1', opts: { deliver?: boolean; certPollMs?: number; mtaStsPort?: number; ops?: Authenticator } = {}): Promise<Running> {
   const log = new LogCapture();
-  const gateway = await Gateway.start(config, { host, port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream), deliver: opts.deliver ?? false, connectTimeoutMs: 3000, certPollMs: opts.certPollMs, mtaStsPort: opts.mtaStsPort });
+  const gateway = await Gateway.start(config, { host, port: 0, stateDir, logger: pino({ level: 'debug' }, log.stream), deliver: opts.deliver ?? false, connectTimeoutMs: 3000, certPollMs: opts.certPollMs, mtaStsPort: opts.mtaStsPort,
+    ...(opts.ops ? { ops: { host, port: 0, auth: opts.ops } } : {}) });
   return { gateway, port: gateway.address().port, log, stateDir, close: async () => { await gateway.close(); } };
 }

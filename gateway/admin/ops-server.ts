@@ -1,0 +1,96 @@
+/**
+ * The operations API (issue 17): the administration requests of
+ * admin-routes.ts over HTTP on their own port, for the console and for
+ * scripts. Every request carries a bearer token; the authenticator says
+ * who it is and what it may do (`view`, `operate`, `release`), and each
+ * request is checked server-side before anything happens. Refusals are
+ * logged (`admin-denied`), actions by admin-routes.ts (`admin`).
+ *
+ * Answers are JSON with `cache-control: no-store`, `nosniff` and a
+ * Content-Security-Policy that lets a browser run nothing from them.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import { permissionFor, route, type AdminTargets, type Permission } from './admin-routes.ts';
+
+export interface OpsIdentity {
+  user: string;
+  can(p: Permission): Promise<boolean>;
+}
+
+export interface Authenticator {
+  /** Who a bearer token is, or undefined when it is nobody. */
+  authenticate(token: string): Promise<OpsIdentity | undefined>;
+}
+
+export interface StaticToken {
+  token: string;
+  user: string;
+  permissions: readonly Permission[];
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Fixed tokens (local mode: `mailgw up --console` prints them), compared in constant time. */
+export class StaticTokens implements Authenticator {
+  private readonly tokens: { digest: Buffer; user: string; permissions: ReadonlySet<Permission> }[];
+
+  constructor(tokens: readonly StaticToken[]) {
+    this.tokens = tokens.map((t) => ({ digest: digest(t.token), user: t.user, permissions: new Set(t.permissions) }));
+  }
+
+  authenticate(token: string): Promise<OpsIdentity | undefined> {
+    const d = digest(token);
+    let found: (typeof this.tokens)[number] | undefined;
+    for (const t of this.tokens) if (timingSafeEqual(t.digest, d)) found = t;
+    return Promise.resolve(found ? { user: found.user, can: (p) => Promise.resolve(found.permissions.has(p)) } : undefined);
+  }
+}
+
+const HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+};
+
+/** `targets` and `logger` are asked per request: the gateway behind them is built after every listener is bound, and its logger feeds the traffic log. */
+export async function startOpsServer(host: string, port: number, targets: () => AdminTargets | undefined, auth: Authenticator, logger: () => Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
+      res.writeHead(status, { ...HEADERS, ...extra });
+      res.end(JSON.stringify(body));
+    };
+    const handle = async () => {
+      const method = req.method ?? 'GET';
+      const log = logger();
+      const url = new URL(req.url ?? '/', 'http://ops');
+      const bearer = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '')?.[1];
+      const who = bearer ? await auth.authenticate(bearer) : undefined;
+      if (!who) return send(401, { error: 'a bearer token is needed (Authorization: Bearer TOKEN)' }, { 'www-authenticate': 'Bearer realm="mailgw"' });
+      const permission = permissionFor(method, url.pathname);
+      if (!permission) return send(404, { error: `no such request: ${method} ${url.pathname}` });
+      if (!(await who.can(permission))) {
+        log.warn({ event: 'admin-denied', actor: who.user, action: `${method} ${url.pathname}`, permission }, `${who.user} may not ${permission}`);
+        return send(403, { error: `${who.user} may not ${permission} (${method} ${url.pathname})` });
+      }
+      const t = targets();
+      if (!t) return send(503, { error: 'the gateway is starting' });
+      const r = await route(t, { method, url, actor: who.user, rawBackups: false }, log);
+      return send(r.status, r.body);
+    };
+    handle().catch((err: Error) => {
+      logger().error({ event: 'ops-error', err: err.message }, 'operations API request failed');
+      if (!res.headersSent) send(500, { error: 'internal error' });
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
