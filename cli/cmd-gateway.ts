@@ -14,6 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseDuration } from '../api/index.ts';
+import { KubernetesAuthenticator, apiServerReviews } from '../gateway/admin/kube-auth.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 import { watchConfig } from './config-watch.ts';
@@ -60,7 +61,7 @@ async function handoverFlags(flags: Map<string, string>): Promise<{ listen: { ho
   return { listen: parseListen(listen, '--handover-listen'), token, mode, drainMs: duration('handover-drain', '20s'), handoverMs: duration('handover-time', '60s') };
 }
 
-export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address',
+export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address', 'ops-listen',
     'handover-listen', 'handover-token-file', 'handover-statefulset', 'handover-peer-address', 'handover-peers', 'handover-drain', 'handover-time'] as const;
 
 export async function cmdGateway(argv: string[]): Promise<number> {
@@ -89,7 +90,11 @@ export async function cmdGateway(argv: string[]): Promise<number> {
   const listen = parseListen(args.flags.get('listen') ?? '0.0.0.0:2525');
   const metricsAddress = args.flags.get('metrics-address');
   const handover = await handoverFlags(args.flags);
+  const opsListen = args.flags.get('ops-listen');
+  // The operations API: Kubernetes says who a token is and what it may do on this MailGateway (gateway/admin/kube-auth.ts).
+  const ops = opsListen ? { ...parseListen(opsListen, '--ops-listen'), auth: new KubernetesAuthenticator(await apiServerReviews(), loaded.config.gateway) } : undefined;
   const gateway = await Gateway.start(loaded.config, {
+    ...(ops ? { ops } : {}),
     ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw'),
     ...(metricsAddress ? { metrics: parseListen(metricsAddress, '--metrics-address') } : {}),
     ...(handover ? { handover: { ...handover.listen, token: handover.token } } : {}),

@@ -22,6 +22,7 @@ export const HELP: Record<string, string> = {
       --state-dir DIR            spool, backup store, admin socket (default /var/spool/mailgw)
       --config-poll DURATION     how often to look for a changed config (default 2s)
       --metrics-address HOST:PORT  /metrics, /healthz, /readyz (not served when absent)
+      --ops-listen HOST:PORT     the operations API; tokens and permissions checked by the API server (TokenReview, SubjectAccessReview)
       --handover-listen HOST:PORT  where retiring peers hand over their queues
       --handover-token-file FILE   the shared handover token (at least 16 characters)
       --handover-statefulset NAME  in Kubernetes: the StatefulSet that says whether this pod is scaled away

@@ -236,6 +236,10 @@ export class Gateway {
       const a = bound.metrics.address() as AddressInfo;
       logger.info({ event: 'metrics-listening', host: a.address, port: a.port }, `metrics and health on ${a.address}:${a.port}`);
     }
+    if (bound.ops) {
+      const a = bound.ops.address() as AddressInfo;
+      logger.info({ event: 'ops-listening', host: a.address, port: a.port }, `operations API on ${a.address}:${a.port}`);
+    }
     if (options.deliver !== false) gw.runtime.queue.start();
     return gw;
   }

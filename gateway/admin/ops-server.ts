@@ -68,11 +68,24 @@ export async function startOpsServer(host: string, port: number, targets: () => 
       const log = logger();
       const url = new URL(req.url ?? '/', 'http://ops');
       const bearer = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '')?.[1];
-      const who = bearer ? await auth.authenticate(bearer) : undefined;
+      let who: OpsIdentity | undefined;
+      try {
+        who = bearer ? await auth.authenticate(bearer) : undefined;
+      } catch (err) {
+        log.error({ event: 'ops-auth-error', err: (err as Error).message }, 'operations API: the token could not be checked');
+        return send(503, { error: 'the token could not be checked; try again' });
+      }
       if (!who) return send(401, { error: 'a bearer token is needed (Authorization: Bearer TOKEN)' }, { 'www-authenticate': 'Bearer realm="mailgw"' });
       const permission = permissionFor(method, url.pathname);
       if (!permission) return send(404, { error: `no such request: ${method} ${url.pathname}` });
-      if (!(await who.can(permission))) {
+      let allowed: boolean;
+      try {
+        allowed = await who.can(permission);
+      } catch (err) {
+        log.error({ event: 'ops-auth-error', err: (err as Error).message }, 'operations API: the permission could not be checked');
+        return send(503, { error: 'the permission could not be checked; try again' });
+      }
+      if (!allowed) {
         log.warn({ event: 'admin-denied', actor: who.user, action: `${method} ${url.pathname}`, permission }, `${who.user} may not ${permission}`);
         return send(403, { error: `${who.user} may not ${permission} (${method} ${url.pathname})` });
       }
