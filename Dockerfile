@@ -16,6 +16,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY api ./api
 COPY cli ./cli
+COPY console ./console
 COPY gateway ./gateway
 COPY operator ./operator
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund

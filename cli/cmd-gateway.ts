@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseDuration } from '../api/index.ts';
 import { KubernetesAuthenticator, apiServerReviews } from '../gateway/admin/kube-auth.ts';
+import { StaticTokens, type StaticToken } from '../gateway/admin/ops-server.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 import { watchConfig } from './config-watch.ts';
@@ -61,7 +62,34 @@ async function handoverFlags(flags: Map<string, string>): Promise<{ listen: { ho
   return { listen: parseListen(listen, '--handover-listen'), token, mode, drainMs: duration('handover-drain', '20s'), handoverMs: duration('handover-time', '60s') };
 }
 
-export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address', 'ops-listen',
+/** `--ops-token-file`: lines of TOKEN USER PERMISSIONS (view, operate, release, comma-separated); # comments. */
+export function parseOpsTokens(text: string, file = '--ops-token-file'): StaticToken[] {
+  const out: StaticToken[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const [token, user, perms, extra] = line.split(/\s+/);
+    const permissions = (perms ?? '').split(',');
+    if (!token || !user || extra !== undefined || token.length < 16 || !permissions.every((p) => p === 'view' || p === 'operate' || p === 'release')) {
+      throw new UsageError(`${file}, line ${i + 1}: expected TOKEN (16 characters or more) USER view[,operate][,release]`);
+    }
+    out.push({ token, user, permissions: permissions as StaticToken['permissions'] });
+  });
+  if (out.length === 0) throw new UsageError(`${file}: no tokens`);
+  return out;
+}
+
+async function opsTokens(file: string): Promise<StaticToken[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--ops-token-file: cannot read ${file}: ${(err as Error).message}`);
+  }
+  return parseOpsTokens(text, file);
+}
+
+export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address', 'ops-listen', 'ops-token-file',
     'handover-listen', 'handover-token-file', 'handover-statefulset', 'handover-peer-address', 'handover-peers', 'handover-drain', 'handover-time'] as const;
 
 export async function cmdGateway(argv: string[]): Promise<number> {
@@ -92,7 +120,12 @@ export async function cmdGateway(argv: string[]): Promise<number> {
   const handover = await handoverFlags(args.flags);
   const opsListen = args.flags.get('ops-listen');
   // The operations API: Kubernetes says who a token is and what it may do on this MailGateway (gateway/admin/kube-auth.ts).
-  const ops = opsListen ? { ...parseListen(opsListen, '--ops-listen'), auth: new KubernetesAuthenticator(await apiServerReviews(), loaded.config.gateway) } : undefined;
+  const tokenFile = args.flags.get('ops-token-file');
+  if (tokenFile && !opsListen) throw new UsageError('--ops-token-file needs --ops-listen');
+  const ops = opsListen ? {
+    ...parseListen(opsListen, '--ops-listen'),
+    auth: tokenFile ? new StaticTokens(await opsTokens(tokenFile)) : new KubernetesAuthenticator(await apiServerReviews(), loaded.config.gateway),
+  } : undefined;
   const gateway = await Gateway.start(loaded.config, {
     ...(ops ? { ops } : {}),
     ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw'),

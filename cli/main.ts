@@ -23,6 +23,7 @@ export const HELP: Record<string, string> = {
       --config-poll DURATION     how often to look for a changed config (default 2s)
       --metrics-address HOST:PORT  /metrics, /healthz, /readyz (not served when absent)
       --ops-listen HOST:PORT     the operations API; tokens and permissions checked by the API server (TokenReview, SubjectAccessReview)
+      --ops-token-file FILE      instead: fixed tokens, one per line: TOKEN USER view[,operate][,release]
       --handover-listen HOST:PORT  where retiring peers hand over their queues
       --handover-token-file FILE   the shared handover token (at least 16 characters)
       --handover-statefulset NAME  in Kubernetes: the StatefulSet that says whether this pod is scaled away
@@ -52,6 +53,10 @@ export const HELP: Record<string, string> = {
     Administer the queue of a running gateway through DIR/admin.sock (like mailq/postsuper).`,
   backup: `backup list|show|release|delete [ID] [--to ADDRESS] [--state-dir DIR] [--output text|json]
     Originals kept by rules with backup: true; release re-queues one (to ADDRESS instead of its recipients).`,
+  console: `console --pods NS/NAME=URL,URL… [--listen HOST:PORT]
+    One view over every pod of a gateway: the pods' operations APIs asked with the caller's own token, merged; a pod that does not answer leaves a partial answer.
+      --pods NS/NAME=URL,URL…     the gateway pods' operations APIs (several gateways separated by ;)
+      --listen HOST:PORT         where the console serves (default 127.0.0.1:8080)`,
   traffic: `traffic search [filters] | show ID [--state-dir DIR] [--output text|json]
     The traffic log of a running gateway: every message's arrival, verdicts, delivery attempts and outcome, newest first.
       --since, --until TIME      30m, 2h, 7d ago, or a time such as 2026-12-08T09:00:00Z
@@ -80,6 +85,7 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   operator: async () => (await import('./cmd-operator.ts')).cmdOperator,
   backup: async () => (await import('./cmd-backup.ts')).cmdBackup,
   traffic: async () => (await import('./cmd-traffic.ts')).cmdTraffic,
+  console: async () => (await import('./cmd-console.ts')).cmdConsole,
 };
 
 export async function main(argv: string[]): Promise<number> {

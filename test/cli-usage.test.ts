@@ -19,6 +19,7 @@ import { RENDER_FLAGS } from '../cli/cmd-render.ts';
 import { QUEUE_FLAGS } from '../cli/cmd-queue.ts';
 import { BACKUP_FLAGS } from '../cli/cmd-backup.ts';
 import { TRAFFIC_FLAGS } from '../cli/cmd-traffic.ts';
+import { CONSOLE_FLAGS } from '../cli/cmd-console.ts';
 import { tempDir } from './helpers/config.ts';
 import { closedPort } from './helpers/ports.ts';
 
@@ -30,7 +31,7 @@ const mailgw = (args: string[], env: Record<string, string | undefined> = {}) =>
 };
 
 const FLAGS: Record<string, readonly string[]> = {
-  up: UP_FLAGS, gateway: GATEWAY_FLAGS, operator: OPERATOR_FLAGS, validate: VALIDATE_FLAGS, render: RENDER_FLAGS, queue: QUEUE_FLAGS, backup: BACKUP_FLAGS, traffic: TRAFFIC_FLAGS,
+  up: UP_FLAGS, gateway: GATEWAY_FLAGS, operator: OPERATOR_FLAGS, validate: VALIDATE_FLAGS, render: RENDER_FLAGS, queue: QUEUE_FLAGS, backup: BACKUP_FLAGS, traffic: TRAFFIC_FLAGS, console: CONSOLE_FLAGS,
 };
 
 describe('mailgw CLI usage', () => {

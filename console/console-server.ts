@@ -1,0 +1,189 @@
+/**
+ * The console's server (issue 17): one view over every pod of a gateway.
+ * It holds no power of its own: the caller's bearer token goes with each
+ * request to each pod's operations API, which checks it (TokenReview and
+ * SubjectAccessReview in a cluster), so the console can show or do nothing
+ * the caller may not. It runs as its own process (`mailgw console`), apart
+ * from the operator, whose ServiceAccount may write cluster objects: a
+ * console bug never acts with the operator's rights.
+ *
+ *   GET  /api/gateways                                → the gateways and their pods
+ *   GET  /api/gateways/NS/NAME/traffic?…              → every pod's traffic log, merged newest first
+ *   GET  /api/gateways/NS/NAME/queue                  → every pod's queue
+ *   GET  /api/gateways/NS/NAME/backup                 → every pod's backup store
+ *   *    /api/gateways/NS/NAME/pods/POD/v1/…          → one pod's operations API (a timeline, an action)
+ *
+ * A pod that does not answer (in time, or at all) leaves the others'
+ * results standing: the answer lists each pod with `ok` and, when it
+ * failed, why, and says `partial: true`.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+
+export interface PodRef {
+  pod: string;
+  /** Base URL of the pod's operations API (http://host:port). */
+  url: string;
+}
+
+export interface GatewayRef {
+  namespace: string;
+  name: string;
+}
+
+/** Where the gateways and their pods are. */
+export interface GatewayDirectory {
+  gateways(token: string): Promise<GatewayRef[]>;
+  pods(token: string, gateway: GatewayRef): Promise<PodRef[]>;
+}
+
+/** Gateways and pods given on the command line (`--pods NS/NAME=URL,URL`): local runs and tests. */
+export class StaticDirectory implements GatewayDirectory {
+  private readonly map: Map<string, PodRef[]>;
+
+  constructor(map: Map<string, PodRef[]>) {
+    this.map = map;
+  }
+
+  /** Parses `NS/NAME=URL,URL;NS/NAME=URL`; pods are named NAME-0, NAME-1… in order. */
+  static parse(text: string): StaticDirectory {
+    const map = new Map<string, PodRef[]>();
+    for (const entry of text.split(';').map((e) => e.trim()).filter(Boolean)) {
+      const m = /^([a-z0-9-]+)\/([a-z0-9-]+)=(.+)$/.exec(entry);
+      if (!m) throw new Error(`--pods: expected NAMESPACE/NAME=URL,URL…, got ${JSON.stringify(entry)}`);
+      const urls = m[3]!.split(',').map((u) => u.trim());
+      for (const u of urls) if (!/^https?:\/\/[^/\s]+$/.test(u)) throw new Error(`--pods: ${JSON.stringify(u)} is not a base URL such as http://127.0.0.1:8443`);
+      map.set(`${m[1]}/${m[2]}`, urls.map((url, i) => ({ pod: `${m[2]}-${i}`, url })));
+    }
+    return new StaticDirectory(map);
+  }
+
+  gateways(): Promise<GatewayRef[]> {
+    return Promise.resolve([...this.map.keys()].map((k) => ({ namespace: k.split('/')[0]!, name: k.split('/')[1]! })));
+  }
+
+  pods(_token: string, g: GatewayRef): Promise<PodRef[]> {
+    return Promise.resolve(this.map.get(`${g.namespace}/${g.name}`) ?? []);
+  }
+}
+
+export interface PodAnswer {
+  pod: string;
+  ok: boolean;
+  status?: number | undefined;
+  error?: string | undefined;
+}
+
+type Json = Record<string, unknown>;
+
+/** Merges pages of traffic-log entries (newest first, by received then qid) into one page of `limit`. Pure. */
+export function mergeNewestFirst<T extends { received: number; qid: string }>(pages: T[][], limit: number): { items: T[]; next?: string | undefined } {
+  const all = pages.flat().sort((a, b) => b.received - a.received || (a.qid < b.qid ? 1 : a.qid > b.qid ? -1 : 0));
+  const items = all.slice(0, limit);
+  const last = items.at(-1);
+  // The cursor is a position in one total order (time, then queue id), so the same cursor pages every pod.
+  return { items, ...(all.length > limit || pages.some((p) => p.length >= limit) ? (last ? { next: `${last.received}:${last.qid}` } : {}) : {}) };
+}
+
+export interface ConsoleOptions {
+  host: string;
+  port: number;
+  directory: GatewayDirectory;
+  logger: Logger;
+  /** Time a pod has to answer before it counts as not answering (default 3 s). */
+  podTimeoutMs?: number;
+}
+
+const HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+};
+
+export async function startConsole(o: ConsoleOptions): Promise<Server> {
+  const timeoutMs = o.podTimeoutMs ?? 3000;
+  const ask = async (pod: PodRef, method: string, path: string, token: string): Promise<{ status: number; body: unknown }> => {
+    const res = await fetch(`${pod.url}${path}`, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+    return { status: res.status, body: await res.json() };
+  };
+  /** Every pod's answer to the same GET; failures named per pod. */
+  const fanOut = async (pods: PodRef[], path: string, token: string) => Promise.all(pods.map(async (pod) => {
+    try {
+      const r = await ask(pod, 'GET', path, token);
+      return r.status === 200 ? { pod: pod.pod, ok: true, status: 200, body: r.body } : { pod: pod.pod, ok: false, status: r.status, error: String((r.body as Json)?.error ?? `HTTP ${r.status}`) };
+    } catch (err) {
+      return { pod: pod.pod, ok: false, error: (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err as Error).message };
+    }
+  }));
+  const summary = (answers: (PodAnswer & { body?: unknown })[]) => {
+    const pods = answers.map(({ pod, ok, status, error }) => ({ pod, ok, ...(status ? { status } : {}), ...(error ? { error } : {}) }));
+    // Every pod refusing the caller is the caller's problem (401/403), not a partial answer.
+    const refused = answers.length > 0 && answers.every((a) => a.status === 401 || a.status === 403);
+    return { pods, partial: answers.some((a) => !a.ok), refused: refused ? answers[0]!.status : undefined };
+  };
+
+  const server = createServer((req, res) => {
+    const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
+      res.writeHead(status, { ...HEADERS, ...extra });
+      res.end(JSON.stringify(body));
+    };
+    const handle = async () => {
+      const method = req.method ?? 'GET';
+      const url = new URL(req.url ?? '/', 'http://console');
+      const token = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (!token) return send(401, { error: 'a bearer token is needed (Authorization: Bearer TOKEN)' }, { 'www-authenticate': 'Bearer realm="mailgw"' });
+      const p = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      if (p[0] !== 'api' || p[1] !== 'gateways') return send(404, { error: 'not found' });
+      if (p.length === 2 && method === 'GET') {
+        const list = await o.directory.gateways(token);
+        return send(200, await Promise.all(list.map(async (g) => ({ ...g, pods: (await o.directory.pods(token, g)).map((x) => x.pod) }))));
+      }
+      const [, , namespace, name, area, podName, ...rest] = p;
+      if (!namespace || !name || !area) return send(404, { error: 'not found' });
+      const gateway = { namespace, name };
+      const pods = await o.directory.pods(token, gateway);
+      if (pods.length === 0) return send(404, { error: `no gateway ${namespace}/${name}, or it has no pods` });
+      if (area === 'pods') {
+        const pod = pods.find((x) => x.pod === podName);
+        if (!pod || rest[0] !== 'v1') return send(404, { error: `no pod ${String(podName)} in ${namespace}/${name}` });
+        if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') return send(405, { error: 'method not allowed' });
+        try {
+          const r = await ask(pod, method, `/${rest.map(encodeURIComponent).join('/')}${url.search}`, token);
+          return send(r.status, r.body);
+        } catch (err) {
+          return send(502, { error: `pod ${pod.pod} did not answer: ${(err as Error).message}` });
+        }
+      }
+      if (method !== 'GET' || p.length !== 5) return send(404, { error: 'not found' });
+      if (area === 'traffic') {
+        const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? 50) || 50, 1), 500);
+        const answers = await fanOut(pods, `/v1/traffic${url.search}`, token);
+        const s = summary(answers);
+        if (s.refused) return send(s.refused, { error: answers[0]!.error, pods: s.pods });
+        const pages = answers.map((a) => (a.ok ? ((a.body as { items: { received: number; qid: string }[] }).items.map((m) => ({ ...m, pod: a.pod }))) : []));
+        return send(200, { ...mergeNewestFirst(pages, limit), pods: s.pods, partial: s.partial });
+      }
+      if (area === 'queue' || area === 'backup') {
+        const answers = await fanOut(pods, `/v1/${area}`, token);
+        const s = summary(answers);
+        if (s.refused) return send(s.refused, { error: answers[0]!.error, pods: s.pods });
+        const items = answers.flatMap((a) => (a.ok ? (a.body as Json[]).map((e) => ({ ...e, pod: a.pod })) : []));
+        return send(200, { items, pods: s.pods, partial: s.partial });
+      }
+      return send(404, { error: 'not found' });
+    };
+    handle().catch((err: Error) => {
+      o.logger.error({ event: 'console-error', err: err.message }, 'console request failed');
+      if (!res.headersSent) send(500, { error: 'internal error' });
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  return server;
+}
