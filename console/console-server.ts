@@ -19,6 +19,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { bearerToken, jsonSender, NEEDS_TOKEN } from '../gateway/admin/json-api.ts';
 
 export interface PodRef {
   pod: string;
@@ -94,13 +95,6 @@ export interface ConsoleOptions {
   podTimeoutMs?: number;
 }
 
-const HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
-};
 
 export async function startConsole(o: ConsoleOptions): Promise<Server> {
   const timeoutMs = o.podTimeoutMs ?? 3000;
@@ -125,15 +119,12 @@ export async function startConsole(o: ConsoleOptions): Promise<Server> {
   };
 
   const server = createServer((req, res) => {
-    const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
-      res.writeHead(status, { ...HEADERS, ...extra });
-      res.end(JSON.stringify(body));
-    };
+    const send = jsonSender(res);
     const handle = async () => {
       const method = req.method ?? 'GET';
       const url = new URL(req.url ?? '/', 'http://console');
-      const token = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '')?.[1];
-      if (!token) return send(401, { error: 'a bearer token is needed (Authorization: Bearer TOKEN)' }, { 'www-authenticate': 'Bearer realm="mailgw"' });
+      const token = bearerToken(req);
+      if (!token) return send(...NEEDS_TOKEN);
       const p = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       if (p[0] !== 'api' || p[1] !== 'gateways') return send(404, { error: 'not found' });
       if (p.length === 2 && method === 'GET') {

@@ -13,6 +13,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { permissionFor, route, type AdminTargets, type Permission } from './admin-routes.ts';
+import { bearerToken, jsonSender, NEEDS_TOKEN } from './json-api.ts';
 
 export interface OpsIdentity {
   user: string;
@@ -48,26 +49,16 @@ export class StaticTokens implements Authenticator {
   }
 }
 
-const HEADERS = {
-  'content-type': 'application/json; charset=utf-8',
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
-};
 
 /** `targets` and `logger` are asked per request: the gateway behind them is built after every listener is bound, and its logger feeds the traffic log. */
 export async function startOpsServer(host: string, port: number, targets: () => AdminTargets | undefined, auth: Authenticator, logger: () => Logger): Promise<Server> {
   const server = createServer((req, res) => {
-    const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
-      res.writeHead(status, { ...HEADERS, ...extra });
-      res.end(JSON.stringify(body));
-    };
+    const send = jsonSender(res);
     const handle = async () => {
       const method = req.method ?? 'GET';
       const log = logger();
       const url = new URL(req.url ?? '/', 'http://ops');
-      const bearer = /^Bearer\s+(\S{1,4096})$/i.exec(req.headers.authorization ?? '')?.[1];
+      const bearer = bearerToken(req);
       let who: OpsIdentity | undefined;
       try {
         who = bearer ? await auth.authenticate(bearer) : undefined;
@@ -75,7 +66,7 @@ export async function startOpsServer(host: string, port: number, targets: () => 
         log.error({ event: 'ops-auth-error', err: (err as Error).message }, 'operations API: the token could not be checked');
         return send(503, { error: 'the token could not be checked; try again' });
       }
-      if (!who) return send(401, { error: 'a bearer token is needed (Authorization: Bearer TOKEN)' }, { 'www-authenticate': 'Bearer realm="mailgw"' });
+      if (!who) return send(...NEEDS_TOKEN);
       const permission = permissionFor(method, url.pathname);
       if (!permission) return send(404, { error: `no such request: ${method} ${url.pathname}` });
       let allowed: boolean;
