@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { renderedRule } from './rule.ts';
 import { RENDERED_OUTBOUND_TLS_MODES } from './outbound.ts';
+import { SYSLOG_TRANSPORTS } from './siem.ts';
 import { ACTIONS, FILE_TYPES, INTEGRATIONS, MESSAGE_ACTIONS, RULE_MODES, TLS_MODES, CLIENT_CERT_MODES, VERIFICATION_MODES } from './mailgateway.ts';
 
 const ms = z.number().int().min(0);
@@ -129,6 +130,9 @@ export const gatewayConfig = z.strictObject({
   defaultRule: z.strictObject({ mode: z.enum(RULE_MODES), backup: z.boolean() }),
   backup: z.strictObject({ maxSize: count, retentionMs: ms }),
   trafficLog: z.strictObject({ enabled: z.boolean(), retentionMs: ms, maxSize: count }).prefault({ enabled: true, retentionMs: 604_800_000, maxSize: 1_073_741_824 }),
+  siem: z.strictObject({
+    syslog: z.strictObject({ host: z.string(), port: z.number().int(), transport: z.enum(SYSLOG_TRANSPORTS), caFile: z.string().optional(), facility: z.number().int().min(0).max(23) }).optional(),
+  }).prefault({}),
 });
 
 export type GatewayConfig = z.output<typeof gatewayConfig>;

@@ -12,7 +12,8 @@ import { ACTIONS, MESSAGE_ACTIONS, RULE_MODES, ruleSpec } from './rule.ts';
 import { OUTBOUND_TLS_MODES, dkim, relayHost, secretKeyRef, transport } from './outbound.ts';
 
 export { ACTIONS, MESSAGE_ACTIONS, RULE_MODES } from './rule.ts';
-import { cidr, duration, metadata, objectName, port, size, toALabel } from './fields.ts';
+import { cidr, duration, host, metadata, objectName, port, size, toALabel } from './fields.ts';
+import { SYSLOG_FACILITIES, SYSLOG_TRANSPORTS } from './siem.ts';
 import { mailGatewayStatus } from './status.ts';
 
 export const INTEGRATIONS = ['Direct', 'BehindEdgeGateway', 'BehindEdgeGatewayNoRecipientVerification'] as const;
@@ -239,6 +240,15 @@ export const mailGatewaySpec = z.strictObject({
     retention: duration.default('168h').describe('How long a message stays in the traffic log.'),
     maxSize: size.default('1Gi').describe('Size cap of the traffic log; the oldest messages are removed first.'),
   }).prefault({}).describe('The traffic log (message search, timelines).'),
+  siem: z.strictObject({
+    syslog: z.strictObject({
+      host: host.describe('The syslog receiver (a SIEM collector): IPv4, IPv6 or a DNS name.'),
+      port: port.default(514).describe('Its port (6514 is usual for TLS).'),
+      transport: z.enum(SYSLOG_TRANSPORTS).default('TCP').describe('UDP (one datagram per event), TCP, or TLS (RFC 5425; the certificate checked against host).'),
+      ca: secretKeyRef.optional().describe('Secret whose ca.crt holds the CAs trusted for TLS. Default: the system roots.'),
+      facility: z.enum(SYSLOG_FACILITIES).default('local0').describe('Syslog facility of the events.'),
+    }).optional().describe('Send traffic and audit events as CEF over syslog (RFC 5424 framing); unset: not sent.'),
+  }).prefault({}).describe('Export to a SIEM (docs/operations.md has the CEF field mapping).'),
   replicas: z.number().int().min(0).max(100).default(2).describe('Number of gateway pods.'),
   image: z.string().min(1).max(512).optional().describe(`Container image of the gateway. Default: the operator's own image (its --gateway-image flag, which the Helm chart sets from image.repository and image.tag), else ${DEFAULT_IMAGE}.`),
   resources: freeForm('Compute resources of the gateway container (Kubernetes ResourceRequirements).').optional(),

@@ -30,7 +30,7 @@ import { QueueManager } from './queue/queue-manager.ts';
 import { QueueAdmin } from './queue/queue-admin.ts';
 import { CertWatch } from './cert-watch.ts';
 import { MtaSts } from './routing/mta-sts.ts';
-import { TrafficLog } from './traffic/traffic-log.ts';
+import { TrafficLog, trafficSettings } from './traffic/traffic-log.ts';
 import { readSecret } from './delivery/smtp-client.ts';
 import { buildEnvelope, recipientOf } from './inject/envelope-build.ts';
 import { BackupStore } from './backup/backup-store.ts';
@@ -260,7 +260,8 @@ export class Gateway {
     }
     await IncomingFile.prepare(join(options.stateDir, 'incoming'));
     // The traffic log taps every log line that names a queue id (traffic/traffic-log.ts); from here on the runtime logs through it.
-    const traffic = config.trafficLog.enabled ? TrafficLog.open(join(options.stateDir, 'traffic'), config.trafficLog, logger) : undefined;
+    const settings = trafficSettings(config);
+    const traffic = settings.enabled || settings.siem ? TrafficLog.open(join(options.stateDir, 'traffic'), settings, logger) : undefined;
     const log = traffic ? traffic.wrap(logger) : logger;
     const tables = buildTables(config);
     const resolver = createResolver(config.resolver);
@@ -335,7 +336,7 @@ export class Gateway {
     const resolver = createResolver(config.resolver);
     const rt: Runtime = { ...old, config, ...tables, resolver, verifier: new RecipientVerifier(config, resolver, Date.now, old.isSelf) };
     old.backup.setLimits({ maxSize: config.backup.maxSize, retentionMs: config.backup.retentionMs });
-    old.traffic?.configure(config.trafficLog); // switching it on or off takes a restart
+    old.traffic?.configure(trafficSettings(config)); // switching the traffic log, or the worker, on or off takes a restart
     const smtp = createSmtpServer(rt); // throws on unreadable TLS files: nothing changed yet
     for (const s of this.servers) if (s.connections.size === 0) this.servers.delete(s); // older generations with nobody left
     this.servers.add(smtp);

@@ -11,6 +11,7 @@ import {
   type GatewayConfig, type LocalDomain, type MailGateway, type NextHop, type TrustedNetwork,
 } from '../api/index.ts';
 import { presetFor } from './integration-presets.ts';
+import { facilityCode } from '../api/siem.ts';
 
 export interface RenderOptions {
   /** Directory where the certificate Secret is mounted (tls.crt, tls.key, ca.crt). */
@@ -43,6 +44,7 @@ export function referencedSecrets(spec: Spec): string[] {
     if (t.auth) names.push(t.auth.secretName);
   }
   for (const k of spec.dkim.keys) names.push(k.secretName);
+  if (spec.siem.syslog?.ca) names.push(spec.siem.syslog.ca.secretName);
   return [...new Set(names)].sort();
 }
 
@@ -207,6 +209,12 @@ export function renderGatewayConfig(
     defaultRule: spec.defaultRule,
     backup: { maxSize: parseSize(spec.backup.maxSize)!, retentionMs: ms(spec.backup.retention) },
     trafficLog: { enabled: spec.trafficLog.enabled, retentionMs: ms(spec.trafficLog.retention), maxSize: parseSize(spec.trafficLog.maxSize)! },
+    siem: spec.siem.syslog ? {
+      syslog: {
+        host: normalizeHost(spec.siem.syslog.host)!, port: spec.siem.syslog.port, transport: spec.siem.syslog.transport,
+        ...(spec.siem.syslog.ca ? { caFile: file(spec.siem.syslog.ca.secretName, 'ca.crt') } : {}), facility: facilityCode(spec.siem.syslog.facility),
+      },
+    } : {},
   };
   return gatewayConfig.parse(config);
 }

@@ -102,7 +102,7 @@ const reply = (status: number, body: unknown): AdminReply => ({ status, body });
 const notFound = () => reply(404, { error: 'not found' });
 
 async function traffic(t: AdminTargets, r: AdminRequest, id: string | undefined): Promise<AdminReply> {
-  if (!t.traffic) return reply(404, { error: 'the traffic log is off (spec.trafficLog.enabled)' });
+  if (!t.traffic?.recording) return reply(404, { error: 'the traffic log is off (spec.trafficLog.enabled)' });
   try {
     if (!id) return reply(200, await t.traffic.search(trafficQuery(r.url.searchParams)));
     if (!QUEUE_ID_RE.test(id)) return reply(400, { error: 'expected a queue id' });

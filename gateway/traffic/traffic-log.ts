@@ -14,12 +14,29 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { TrafficMessage, TrafficPage, TrafficQuery, TimelineEntry } from './traffic-store.ts';
+import type { SyslogTarget } from './syslog-sender.ts';
+import type { GatewayConfig } from '../../api/index.ts';
+
+export interface SiemSettings extends SyslogTarget {
+  facility: number;
+  /** HOSTNAME of the syslog messages (the gateway's hostname). */
+  hostname: string;
+}
 
 export interface TrafficSettings {
+  /** Record the traffic log (SQLite); the worker also runs for `siem` alone. */
   enabled: boolean;
   retentionMs: number;
   /** Bytes the database may hold; the oldest messages go first. */
   maxSize: number;
+  /** Send traffic and audit events as CEF over syslog. */
+  siem?: SiemSettings | undefined;
+}
+
+/** The traffic log's and SIEM export's settings of a config. */
+export function trafficSettings(c: GatewayConfig): TrafficSettings {
+  const syslog = c.siem.syslog;
+  return { ...c.trafficLog, ...(syslog ? { siem: { ...syslog, hostname: c.hostname } } : {}) };
 }
 
 export type WorkerRequest =
@@ -33,13 +50,16 @@ export type WorkerReply =
   | { type: 'result'; id: number; value?: unknown; error?: string; badQuery?: boolean }
   | { type: 'applied'; count: number }
   | { type: 'pruned'; removed: number }
-  | { type: 'failed'; error: string };
+  | { type: 'failed'; error: string }
+  | { type: 'siem-error'; error: string };
 
 const WORKER = new URL(`./traffic-worker${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`, import.meta.url);
 const FLUSH_MS = 200;
 const BATCH = 1000;
 /** Batches posted and not yet applied before new events are dropped. */
 const MAX_IN_FLIGHT = 50;
+/** Events kept without a queue id: administrators' actions and refusals (the SIEM's audit events). */
+const AUDIT = new Set(['admin', 'admin-denied']);
 
 export class TrafficQueryRefused extends Error {}
 
@@ -52,16 +72,25 @@ export class TrafficLog {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private closed = false;
+  private siemErrorAt = 0;
+  /** Whether messages are recorded (trafficLog.enabled when the log was opened); else the worker only exports to the SIEM. */
+  readonly recording: boolean;
 
   private readonly worker: Worker;
   private readonly logger: Logger;
 
-  private constructor(worker: Worker, logger: Logger) {
+  private constructor(worker: Worker, logger: Logger, recording: boolean) {
     this.worker = worker;
+    this.recording = recording;
     this.logger = logger;
     worker.on('message', (m: WorkerReply) => {
       if (m.type === 'applied') this.inFlight--;
       else if (m.type === 'failed') logger.error({ event: 'traffic-log-error', err: m.error }, 'traffic log: a batch could not be written');
+      else if (m.type === 'siem-error' && Date.now() - this.siemErrorAt > 60_000) {
+        // At most one line a minute: a collector that is down must not flood the log.
+        this.siemErrorAt = Date.now();
+        logger.warn({ event: 'siem-error', err: m.error }, `SIEM export: ${m.error}`);
+      }
       else if (m.type === 'result') {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
@@ -78,11 +107,11 @@ export class TrafficLog {
     worker.unref();
   }
 
-  /** Opens (or creates) the log under `dir` (a private directory in the state dir). */
+  /** Opens (or creates) the log under `dir` (a private directory in the state dir); with trafficLog off, only the SIEM export runs. */
   static open(dir: string, settings: TrafficSettings, logger: Logger): TrafficLog {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const worker = new Worker(WORKER, { workerData: { path: join(dir, 'traffic.db'), settings } });
-    return new TrafficLog(worker, logger);
+    return new TrafficLog(worker, logger, settings.enabled);
   }
 
   /**
@@ -90,7 +119,7 @@ export class TrafficLog {
    * pino API) sees each log object; those naming a queue id are kept.
    */
   tap(obj: Record<string, unknown>): void {
-    if (this.closed || typeof obj.qid !== 'string' || typeof obj.event !== 'string') return;
+    if (this.closed || typeof obj.event !== 'string' || (typeof obj.qid !== 'string' && !AUDIT.has(obj.event))) return;
     if (this.inFlight >= MAX_IN_FLIGHT) {
       if (this.dropped++ === 0) this.logger.warn({ event: 'traffic-log-behind' }, 'traffic log: the writer fell behind; events are dropped (counted in mailgw_gateway_traffic_log_dropped_total)');
       return;

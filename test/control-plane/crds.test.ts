@@ -54,6 +54,7 @@ describe('CRDs on a real kube-apiserver', CLUSTER_SUITE, () => {
         resources: { requests: { cpu: '100m' } }, tolerations: [{ key: 'mail', operator: 'Exists' }],
       }),
       gw({ relayHost: { host: 'edge.example.com', mxLookup: true }, limits: { messageSize: 1000 } }),
+      gw({ relayHost: { host: 'edge.example.com' }, trafficLog: { retention: '72h', maxSize: '512Mi' }, siem: { syslog: { host: 'siem.example.com', port: 6514, transport: 'TLS', ca: { secretName: 'siem-ca' }, facility: 'local3' } } }),
       ld({ domain: 'bücher.example', routing: { host: '192.168.0.1', port: 2525 } }),
       tn({ cidrs: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'] }),
     ]) assert.equal(apply(obj), undefined, JSON.stringify(obj));
@@ -78,6 +79,8 @@ describe('CRDs on a real kube-apiserver', CLUSTER_SUITE, () => {
     ['bad size', gw({ limits: { messageSize: 'lots' } }), /spec\.limits\.messageSize/],
     ['client certificate without a certificate', gw({ tls: { inbound: { mode: 'Attempt', clientCertificate: 'Request' } } }), /spec\.tls.*tls\.inbound\.clientCertificate needs tls\.inbound\.certificate/],
     ['bad relay host', gw({ relayHost: { host: 'exa mple' } }), /spec\.relayHost\.host.*must be an IPv4 address/],
+    ['bad SIEM host', gw({ siem: { syslog: { host: 'siem example' } } }), /spec\.siem\.syslog\.host.*must be an IPv4 address/],
+    ['unknown syslog transport', gw({ siem: { syslog: { host: 'siem.example.com', transport: 'QUIC' } } }), /spec\.siem\.syslog\.transport.*Unsupported value: "QUIC"/],
     ['bad transport domain', gw({ transports: [{ name: 't', domains: ['exa mple.com'], nextHops: [{ host: 'mx.example.com' }] }] }), /spec\.transports\[0\]\.domains\[0\].*must be a domain name/],
     ['bad DKIM domain', gw({ dkim: { keys: [{ domain: 'example.com.', selector: 's1', secretName: 'k' }] } }), /spec\.dkim\.keys\[0\]\.domain.*must be a domain name/],
     ['mxLookup with an IP on a LocalDomain', ld({ domain: 'example.com', routing: { host: '[2001:db8::1]', mxLookup: true } }), /spec\.routing\.mxLookup.*mxLookup needs a DNS name/],
