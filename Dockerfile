@@ -31,7 +31,7 @@ COPY --chmod=0755 bin/mailgw.js ./bin/mailgw.js
 # `kubectl exec POD -- mailgw queue list` works: the command is on PATH.
 RUN ln -s /app/bin/mailgw.js /usr/local/bin/mailgw
 USER 10001:10001
-# 2525 SMTP and 2526 handover (gateway pods), 9090 gateway metrics, 8080 operator metrics.
-EXPOSE 2525 2526 8080 9090
+# 2525 SMTP, 2526 handover and 8081 operations API (gateway pods), 9090 gateway metrics, 8080 operator metrics.
+EXPOSE 2525 2526 8080 8081 9090
 ENTRYPOINT ["node", "/app/bin/mailgw.js"]
 CMD ["gateway", "--config", "/etc/mailgw/config/gateway.json"]

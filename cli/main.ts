@@ -22,7 +22,7 @@ export const HELP: Record<string, string> = {
       --state-dir DIR            spool, backup store, admin socket (default /var/spool/mailgw)
       --config-poll DURATION     how often to look for a changed config (default 2s)
       --metrics-address HOST:PORT  /metrics, /healthz, /readyz (not served when absent)
-      --ops-listen HOST:PORT     the operations API; tokens and permissions checked by the API server (TokenReview, SubjectAccessReview)
+      --ops-listen HOST:PORT     the operations API; each caller's token and permissions checked by the API server (SelfSubjectReview, SelfSubjectAccessReview)
       --ops-token-file FILE      instead: fixed tokens, one per line: TOKEN USER view[,operate][,release]
       --handover-listen HOST:PORT  where retiring peers hand over their queues
       --handover-token-file FILE   the shared handover token (at least 16 characters)

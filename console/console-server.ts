@@ -1,8 +1,8 @@
 /**
  * The console's server (issue 17): one view over every pod of a gateway.
  * It holds no power of its own: the caller's bearer token goes with each
- * request to each pod's operations API, which checks it (TokenReview and
- * SubjectAccessReview in a cluster), so the console can show or do nothing
+ * request to each pod's operations API, which checks it (SelfSubjectReview and
+ * SelfSubjectAccessReview in a cluster), so the console can show or do nothing
  * the caller may not. It runs as its own process (`mailgw console`), apart
  * from the operator, whose ServiceAccount may write cluster objects: a
  * console bug never acts with the operator's rights.

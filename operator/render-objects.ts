@@ -24,6 +24,8 @@ type Obj = Record<string, unknown>;
 export const CONTAINER_PORT = 2525;
 export const METRICS_PORT = 9090;
 export const HANDOVER_PORT = 2526;
+/** The operations API (HTTP; each request carries the caller's Kubernetes token, checked by the API server). */
+export const OPS_PORT = 8081;
 export const HANDOVER_DIR = '/etc/mailgw/handover';
 /** Grace period of a gateway pod: sessions in flight, a last delivery attempt, then the handover of what is left. */
 export const GRACE_SECONDS = 120;
@@ -121,6 +123,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
         { name: 'smtp', port: CONTAINER_PORT, targetPort: 'smtp', protocol: 'TCP' },
         { name: 'metrics', port: METRICS_PORT, targetPort: 'metrics', protocol: 'TCP' },
         { name: 'handover', port: HANDOVER_PORT, targetPort: 'handover', protocol: 'TCP' },
+        { name: 'ops', port: OPS_PORT, targetPort: 'ops', protocol: 'TCP' },
       ],
     },
   };
@@ -171,7 +174,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
             name: 'gateway',
             image: spec.image ?? defaultImage,
             args: [
-              'gateway', '--config', CONFIG_DIR, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`,
+              'gateway', '--config', CONFIG_DIR, '--listen', `0.0.0.0:${CONTAINER_PORT}`, '--state-dir', SPOOL_DIR, '--metrics-address', `0.0.0.0:${METRICS_PORT}`, '--ops-listen', `0.0.0.0:${OPS_PORT}`,
               '--handover-listen', `0.0.0.0:${HANDOVER_PORT}`, '--handover-token-file', `${HANDOVER_DIR}/token`, '--handover-statefulset', names.statefulSet,
               '--handover-peer-address', `{pod}.${names.headless}.{namespace}.svc:${HANDOVER_PORT}`,
               // Of the grace period: up to 10 s for sessions in flight, 30 s for a last delivery attempt, 60 s to hand the rest over.
@@ -186,6 +189,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
               { name: 'smtp', containerPort: CONTAINER_PORT, protocol: 'TCP' },
               { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
               { name: 'handover', containerPort: HANDOVER_PORT, protocol: 'TCP' },
+              { name: 'ops', containerPort: OPS_PORT, protocol: 'TCP' },
             ],
             resources: spec.resources ?? defaultResources(config.limits.memoryBudget),
             readinessProbe: probe('/readyz', { periodSeconds: 5, failureThreshold: 2 }),
@@ -228,7 +232,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: names.role },
     subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: gw.metadata.namespace ?? 'default' }],
   };
-  // Only the handover port is restricted (to the gateway's own pods); SMTP and metrics stay open as before.
+  // Only the handover port is restricted (to the gateway's own pods); SMTP, metrics and the operations API (every request authenticated) stay open.
   const networkPolicy = {
     apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy',
     metadata: meta(gw, names.networkPolicy),
@@ -236,7 +240,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
       podSelector: { matchLabels: selector },
       policyTypes: ['Ingress'],
       ingress: [
-        { ports: [{ protocol: 'TCP', port: CONTAINER_PORT }, { protocol: 'TCP', port: METRICS_PORT }] },
+        { ports: [{ protocol: 'TCP', port: CONTAINER_PORT }, { protocol: 'TCP', port: METRICS_PORT }, { protocol: 'TCP', port: OPS_PORT }] },
         { from: [{ podSelector: { matchLabels: selector } }], ports: [{ protocol: 'TCP', port: HANDOVER_PORT }] },
       ],
     },

@@ -1,20 +1,22 @@
 /**
- * Who may use the operations API in a cluster: Kubernetes decides, as
- * kube-rbac-proxy and aggregated API servers do. A bearer token is checked
- * with a TokenReview (any token the API server accepts: a ServiceAccount's,
- * `kubectl create token`, an OIDC id token); each permission with a
- * SubjectAccessReview for that user on this gateway's MailGateway:
+ * Who may use the operations API in a cluster: Kubernetes decides. The
+ * gateway asks the API server *as the caller*, with the caller's own bearer
+ * token (a ServiceAccount's, `kubectl create token`, an OIDC id token):
+ * a SelfSubjectReview says who the token is (401: nobody), a
+ * SelfSubjectAccessReview whether that user may, on this gateway's
+ * MailGateway:
  *
  *   view     get     mailgateways/messages  (traffic log, queue, backup headers and text)
  *   operate  update  mailgateways/queue     (hold, release, flush, delete; delete a backup)
  *   release  release mailgateways/backups   (a backed-up original back into the mail flow)
  *
- * These subresources are not served by the API server; they exist so that a
- * Role can grant them, apart from the right to read or change the
- * MailGateway itself. Answers are cached for a few seconds (bounded), so a
- * page of the console is not a storm of reviews. The gateway's own
- * ServiceAccount needs `create` on tokenreviews and subjectaccessreviews
- * (the ClusterRole system:auth-delegator).
+ * Every authenticated user may ask these two questions about themselves
+ * (system:basic-user), so the gateway pods need no permission of their own
+ * for it: no TokenReview, no auth-delegator binding. The subresources are
+ * not served by the API server; they exist so that a Role can grant them
+ * apart from the right to read or change the MailGateway itself. Answers
+ * are cached for a few seconds (bounded), so a page of the console is not
+ * a storm of reviews.
  */
 import { createHash } from 'node:crypto';
 import type { Authenticator, OpsIdentity } from './ops-server.ts';
@@ -35,31 +37,39 @@ export function accessFor(p: Permission, namespace: string, name: string): Resou
   return { group: 'mailgw.io', resource: 'mailgateways', subresource, verb, namespace, name };
 }
 
-/** The two reviews, as the API server answers them (kube-auth talks to it through @kubernetes/client-node). */
+/** The two questions, asked of the API server with the caller's token. */
 export interface Reviews {
-  tokenReview(token: string): Promise<{ authenticated: boolean; user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } | undefined; error?: string | undefined }>;
-  subjectAccessReview(user: { username: string; uid?: string | undefined; groups?: string[] | undefined; extra?: Record<string, string[]> | undefined }, check: ResourceCheck): Promise<boolean>;
+  /** Who the token is, or undefined when the API server does not accept it. */
+  whoAmI(token: string): Promise<string | undefined>;
+  canI(token: string, check: ResourceCheck): Promise<boolean>;
 }
 
-/** Reviews through the API server the process's kubeconfig (in a pod: its ServiceAccount) points at. */
+/** Reviews through the API server of the process's kubeconfig (in a pod: in-cluster), made with the caller's token instead of the process's credentials. */
 export async function apiServerReviews(timeoutMs = 5000): Promise<Reviews> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  const authn = kc.makeApiClient(k8s.AuthenticationV1Api);
-  const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
+  const base = new k8s.KubeConfig();
+  base.loadFromDefault();
+  const cluster = base.getCurrentCluster();
+  if (!cluster) throw new Error('no Kubernetes API server configured (in-cluster config or KUBECONFIG)');
+  const asCaller = (token: string) => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({ clusters: [cluster], users: [{ name: 'caller', token }], contexts: [{ name: 'caller', cluster: cluster.name, user: 'caller' }], currentContext: 'caller' });
+    return kc;
+  };
   const bounded = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the API server did not answer in time')), timeoutMs).unref())]);
   return {
-    tokenReview: async (token) => {
-      const r = await bounded(authn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }));
-      return { authenticated: Boolean(r.status?.authenticated), user: r.status?.user, error: r.status?.error };
+    whoAmI: async (token) => {
+      try {
+        const r = await bounded(asCaller(token).makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }));
+        return r.status?.userInfo?.username || undefined;
+      } catch (err) {
+        if ((err as { code?: number }).code === 401) return undefined;
+        throw err;
+      }
     },
-    subjectAccessReview: async (user, c) => {
-      const r = await bounded(authz.createSubjectAccessReview({
-        body: {
-          apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
-          spec: { user: user.username, ...(user.uid ? { uid: user.uid } : {}), ...(user.groups ? { groups: user.groups } : {}), ...(user.extra ? { extra: user.extra } : {}), resourceAttributes: c },
-        },
+    canI: async (token, c) => {
+      const r = await bounded(asCaller(token).makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
+        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: c } },
       }));
       return Boolean(r.status?.allowed);
     },
@@ -110,13 +120,11 @@ export class KubernetesAuthenticator implements Authenticator {
   authenticate(token: string): Promise<OpsIdentity | undefined> {
     const key = createHash('sha256').update(token).digest('base64');
     return this.tokens.get(key, async () => {
-      const r = await this.reviews.tokenReview(token);
-      const username = r.user?.username;
-      if (!r.authenticated || !username) return undefined;
-      const user = { username, uid: r.user?.uid, groups: r.user?.groups, extra: r.user?.extra };
+      const user = await this.reviews.whoAmI(token);
+      if (!user) return undefined;
       return {
-        user: username,
-        can: (p: Permission) => this.decisions.get(`${key}\0${p}`, () => this.reviews.subjectAccessReview(user, accessFor(p, this.namespace, this.name))),
+        user,
+        can: (p: Permission) => this.decisions.get(`${key}\0${p}`, () => this.reviews.canI(token, accessFor(p, this.namespace, this.name))),
       };
     });
   }
