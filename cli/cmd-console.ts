@@ -1,24 +1,30 @@
 /**
- * `mailgw console --pods NS/NAME=URL,URL… [--listen 127.0.0.1:8080]`
+ * `mailgw console [--pods NS/NAME=URL,URL…] [--namespaces NS,…] [--listen 127.0.0.1:8080]`
  *
  * The console's server (console/console-server.ts): one view over every pod
  * of a gateway, each request made to the pods' operations APIs with the
- * caller's own bearer token. The pods are given with --pods; finding them
- * through the API server is the next step.
+ * caller's own bearer token. In a cluster the MailGateways and their pods
+ * are found through the API server, again with the caller's token (the
+ * console needs no rights of its own); --pods names them instead.
  */
 import pino from 'pino';
-import { StaticDirectory, startConsole } from '../console/console-server.ts';
+import { KubernetesDirectory, StaticDirectory, startConsole, type GatewayDirectory } from '../console/console-server.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 
-export const CONSOLE_FLAGS = ['listen', 'pods'] as const;
+export const CONSOLE_FLAGS = ['listen', 'pods', 'namespaces', 'ops-port'] as const;
 
 export async function cmdConsole(argv: string[]): Promise<number> {
   const args = parseArgs(argv, CONSOLE_FLAGS);
   const pods = args.flags.get('pods');
-  if (!pods) throw new UsageError('needs --pods NAMESPACE/NAME=URL,URL… (the gateway pods\' operations APIs)');
-  let directory: StaticDirectory;
+  let directory: GatewayDirectory;
   try {
-    directory = StaticDirectory.parse(pods);
+    if (pods) directory = StaticDirectory.parse(pods);
+    else {
+      const opsPort = Number(args.flags.get('ops-port') ?? 8081);
+      if (!Number.isInteger(opsPort) || opsPort < 1 || opsPort > 65535) throw new Error('--ops-port: expected a port number');
+      const namespaces = args.flags.get('namespaces')?.split(',').map((n) => n.trim()).filter(Boolean);
+      directory = await KubernetesDirectory.fromKubeconfig({ namespaces, opsPort });
+    }
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

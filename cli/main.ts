@@ -53,9 +53,11 @@ export const HELP: Record<string, string> = {
     Administer the queue of a running gateway through DIR/admin.sock (like mailq/postsuper).`,
   backup: `backup list|show|release|delete [ID] [--to ADDRESS] [--state-dir DIR] [--output text|json]
     Originals kept by rules with backup: true; release re-queues one (to ADDRESS instead of its recipients).`,
-  console: `console --pods NS/NAME=URL,URL… [--listen HOST:PORT]
+  console: `console [--pods NS/NAME=URL,URL…] [--namespaces NS,…] [--listen HOST:PORT]
     One view over every pod of a gateway: the pods' operations APIs asked with the caller's own token, merged; a pod that does not answer leaves a partial answer.
-      --pods NS/NAME=URL,URL…     the gateway pods' operations APIs (several gateways separated by ;)
+      --pods NS/NAME=URL,URL…     the gateway pods' operations APIs (several gateways separated by ;); without it, found through the API server
+      --namespaces NS,…          where to look for MailGateways (default: the whole cluster, as far as the caller may list)
+      --ops-port PORT            the pods' operations API port (default 8081)
       --listen HOST:PORT         where the console serves (default 127.0.0.1:8080)`,
   traffic: `traffic search [filters] | show ID [--state-dir DIR] [--output text|json]
     The traffic log of a running gateway: every message's arrival, verdicts, delivery attempts and outcome, newest first.

@@ -7,7 +7,7 @@
  * from the operator, whose ServiceAccount may write cluster objects: a
  * console bug never acts with the operator's rights.
  *
- *   GET  /api/gateways                                → the gateways and their pods
+ *   GET  /api/gateways                                → the gateways (the caller may list) and their pods
  *   GET  /api/gateways/NS/NAME/traffic?…              → every pod's traffic log, merged newest first
  *   GET  /api/gateways/NS/NAME/queue                  → every pod's queue
  *   GET  /api/gateways/NS/NAME/backup                 → every pod's backup store
@@ -68,6 +68,64 @@ export class StaticDirectory implements GatewayDirectory {
   }
 }
 
+/** A gateway pod's operations API, by the names the operator renders (operator/render-objects.ts). Pure. */
+export function podUrl(g: GatewayRef, ordinal: number, opsPort: number): PodRef {
+  const sts = `${g.name}-gateway`;
+  return { pod: `${sts}-${ordinal}`, url: `http://${sts}-${ordinal}.${sts}-headless.${g.namespace}.svc:${opsPort}` };
+}
+
+/**
+ * Gateways found through the API server, asked with the caller's own token
+ * (the console has no ServiceAccount rights of its own): the MailGateways
+ * the caller may list — in `namespaces`, or cluster-wide — and their pods by
+ * the StatefulSet's names the operator renders, `spec.replicas` of them.
+ */
+export class KubernetesDirectory implements GatewayDirectory {
+  private readonly list: (token: string, namespace?: string) => Promise<{ namespace: string; name: string; replicas: number }[]>;
+  private readonly namespaces: readonly string[] | undefined;
+  private readonly opsPort: number;
+
+  constructor(list: KubernetesDirectory['list'], o: { namespaces?: readonly string[] | undefined; opsPort: number }) {
+    this.list = list;
+    this.namespaces = o.namespaces;
+    this.opsPort = o.opsPort;
+  }
+
+  /** Lists MailGateways through the process's kubeconfig's API server (in a pod: in-cluster), with the caller's token. */
+  static async fromKubeconfig(o: { namespaces?: readonly string[] | undefined; opsPort: number }): Promise<KubernetesDirectory> {
+    const k8s = await import('@kubernetes/client-node');
+    const base = new k8s.KubeConfig();
+    base.loadFromDefault();
+    const cluster = base.getCurrentCluster();
+    if (!cluster) throw new Error('no Kubernetes API server configured (in-cluster config or KUBECONFIG)');
+    return new KubernetesDirectory(async (token, namespace) => {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({ clusters: [cluster], users: [{ name: 'caller', token }], contexts: [{ name: 'caller', cluster: cluster.name, user: 'caller' }], currentContext: 'caller' });
+      const api = kc.makeApiClient(k8s.CustomObjectsApi);
+      const r = (namespace
+        ? await api.listNamespacedCustomObject({ group: 'mailgw.io', version: 'v1alpha1', namespace, plural: 'mailgateways' })
+        : await api.listClusterCustomObject({ group: 'mailgw.io', version: 'v1alpha1', plural: 'mailgateways' })) as { items: { metadata: { namespace: string; name: string }; spec?: { replicas?: number } }[] };
+      return r.items.map((g) => ({ namespace: g.metadata.namespace, name: g.metadata.name, replicas: g.spec?.replicas ?? 2 }));
+    }, o);
+  }
+
+  private async all(token: string): Promise<{ namespace: string; name: string; replicas: number }[]> {
+    if (!this.namespaces) return this.list(token);
+    const lists = await Promise.all(this.namespaces.map((ns) => this.list(token, ns).catch(() => [])));
+    return lists.flat();
+  }
+
+  async gateways(token: string): Promise<GatewayRef[]> {
+    return (await this.all(token)).map(({ namespace, name }) => ({ namespace, name }));
+  }
+
+  async pods(token: string, g: GatewayRef): Promise<PodRef[]> {
+    const found = (await (this.namespaces && !this.namespaces.includes(g.namespace) ? Promise.resolve([]) : this.list(token, g.namespace).catch(() => [])))
+      .find((x) => x.name === g.name);
+    return found ? Array.from({ length: found.replicas }, (_, i) => podUrl(g, i, this.opsPort)) : [];
+  }
+}
+
 export interface PodAnswer {
   pod: string;
   ok: boolean;
@@ -123,6 +181,7 @@ export async function startConsole(o: ConsoleOptions): Promise<Server> {
     const handle = async () => {
       const method = req.method ?? 'GET';
       const url = new URL(req.url ?? '/', 'http://console');
+      if (url.pathname === '/healthz' && method === 'GET') return send(200, { ok: true });
       const token = bearerToken(req);
       if (!token) return send(...NEEDS_TOKEN);
       const p = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -165,7 +224,9 @@ export async function startConsole(o: ConsoleOptions): Promise<Server> {
       }
       return send(404, { error: 'not found' });
     };
-    handle().catch((err: Error) => {
+    handle().catch((err: Error & { code?: number }) => {
+      // The API server refusing the caller's token (listing MailGateways) is the caller's answer, not ours.
+      if ((err.code === 401 || err.code === 403) && !res.headersSent) return send(err.code, { error: `the API server refused this token (${err.code}) listing MailGateways` });
       o.logger.error({ event: 'console-error', err: err.message }, 'console request failed');
       if (!res.headersSent) send(500, { error: 'internal error' });
     });

@@ -21,6 +21,7 @@ import { helmBinary } from './cluster/binaries.ts';
 import { missing } from './helpers/requirements.ts';
 import { parseArgs } from '../cli/args.ts';
 import { OPERATOR_FLAGS } from '../cli/cmd-operator.ts';
+import { CONSOLE_FLAGS } from '../cli/cmd-console.ts';
 import { localDomain, mailGateway, trustedNetwork } from '../api/index.ts';
 import { lint } from '../operator/lint.ts';
 import { GatewayMetrics } from '../gateway/metrics.ts';
@@ -77,7 +78,7 @@ describe('Helm chart', () => {
     if (noHelm(t)) return;
     const objs = objects(renderChart());
     assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
-      'ClusterRole/mailgw-operator', 'ClusterRoleBinding/mailgw-operator',
+      'ClusterRole/mailgw-mail-operator', 'ClusterRole/mailgw-mail-viewer', 'ClusterRole/mailgw-operator', 'ClusterRoleBinding/mailgw-operator',
       'CustomResourceDefinition/localdomains.mailgw.io', 'CustomResourceDefinition/mailgateways.mailgw.io', 'CustomResourceDefinition/trustednetworks.mailgw.io', 'Deployment/mailgw-operator', 'Role/mailgw-operator-leader-election',
       'RoleBinding/mailgw-operator-leader-election', 'Service/mailgw-operator-metrics', 'ServiceAccount/mailgw-operator',
     ]);
@@ -103,8 +104,16 @@ describe('Helm chart', () => {
     const objs = objects(renderChart(allOn, undefined, WITH_CRDS));
     const kinds = new Set(objs.map((o) => o.kind));
     for (const k of ['ServiceMonitor', 'PrometheusRule', 'ConfigMap', 'NetworkPolicy', 'MailGateway', 'LocalDomain', 'TrustedNetwork']) assert.ok(kinds.has(k), k);
-    const dep = objs.find((o) => o.kind === 'Deployment')!;
+    const dep = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'mailgw-operator')!;
     assert.equal(dep.spec.replicas, 3);
+    // The console: its own Deployment and ServiceAccount, bound to nothing (it acts with its callers' tokens only).
+    const consoleDep = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'mailgw-console')!;
+    const consoleArgs = consoleDep.spec.template.spec.containers[0].args as string[];
+    assert.equal(consoleArgs[0], 'console');
+    assert.doesNotThrow(() => parseArgs(consoleArgs.slice(1), CONSOLE_FLAGS), 'every flag the chart passes the console exists');
+    assert.equal(consoleDep.spec.template.spec.serviceAccountName, 'mailgw-console');
+    assert.ok(!objs.some((o) => /Binding$/.test(o.kind) && (o.subjects as Json[] | undefined)?.some((x) => x.name === 'mailgw-console')), 'no binding gives the console rights');
+    assert.ok(objs.some((o) => o.kind === 'Service' && o.metadata.name === 'mailgw-console'));
     assert.equal(dep.spec.template.spec.containers[0].image, 'registry.example/mailgw:1.2.3');
     const args = dep.spec.template.spec.containers[0].args as string[];
     assert.equal(args[args.indexOf('--gateway-image') + 1], 'registry.example/mailgw:1.2.3', 'gateway pods default to the operator\'s image');
@@ -125,9 +134,10 @@ describe('Helm chart', () => {
     assert.deepEqual(lint([mailGateway.parse(gw)], [localDomain.parse(ld)], [trustedNetwork.parse(tn)]), [], 'the example follows its scheme without findings');
   });
 
-  it('RBAC in the chart is the operator\'s RBAC (deploy/rbac.yaml)', (t) => {
+  it('RBAC in the chart is the operator\'s RBAC (deploy/rbac.yaml), besides the two roles for people (mail viewer, mail operator)', (t) => {
     if (noHelm(t)) return;
-    const rules = (docs: Json[]) => docs.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').map((o) => [o.kind, o.rules]);
+    const forPeople = (o: Json) => /^mailgw-mail-(viewer|operator)$/.test(o.metadata?.name);
+    const rules = (docs: Json[]) => docs.filter((o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && !forPeople(o)).map((o) => [o.kind, o.rules]);
     const fromChart = rules(objects(renderChart()));
     const fromDeploy = rules(parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as Json));
     assert.deepEqual(fromChart, fromDeploy);

@@ -16,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { startCluster, withoutCluster, type Cluster, CLUSTER_SUITE } from '../helpers/cluster.ts';
 import { buildConfig, tempDir } from '../helpers/config.ts';
 import { startMailgw, type MailgwProcess } from '../helpers/mailgw-process.ts';
+import { KubernetesDirectory } from '../../console/console-server.ts';
 
 const ROLES = `
 apiVersion: v1
@@ -47,6 +48,9 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: { name: mailgw-operator, namespace: mail }
 rules:
+  - apiGroups: [mailgw.io]
+    resources: [mailgateways]
+    verbs: [get, list]
   - apiGroups: [mailgw.io]
     resources: [mailgateways/messages]
     resourceNames: [gw]
@@ -82,9 +86,14 @@ describe('operations API with Kubernetes authentication on a real kube-apiserver
   before(async () => {
     cluster = await startCluster();
     if (!cluster) return;
-    cluster.kubectl('create', 'namespace', 'mail');
+    await cluster.install({ namespaces: ['mail'] });
     const file = join(cluster.dir, 'roles.yaml');
-    writeFileSync(file, ROLES);
+    writeFileSync(file, `${ROLES}---
+apiVersion: mailgw.io/v1alpha1
+kind: MailGateway
+metadata: { name: gw, namespace: mail }
+spec: { integration: BehindEdgeGateway, relayHost: { host: 192.0.2.1 }, replicas: 3 }
+`);
     cluster.kubectl('apply', '-f', file);
     for (const who of ['alice', 'victor', 'mallory']) tokens[who] = cluster.kubectl('create', 'token', who, '-n', 'mail', '--duration', '1h').trim();
     const kubeconfig = cluster.serviceAccountKubeconfig('mail', 'gw-gateway');
@@ -125,6 +134,23 @@ describe('operations API with Kubernetes authentication on a real kube-apiserver
     if (skip(t)) return;
     assert.equal(await call('other', 'GET', '/v1/queue', tokens.alice!), 403);
     assert.equal(await call('other', 'POST', '/v1/queue/flush', tokens.alice!), 403);
+  });
+
+  it('the console finds the MailGateways and their pods through the API server with the caller\'s token, as far as the caller may list', async (t) => {
+    if (skip(t)) return;
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = cluster!.serviceAccountKubeconfig('mail', 'mallory'); // only its server and CA are used
+    try {
+      const dir = await KubernetesDirectory.fromKubeconfig({ namespaces: ['mail'], opsPort: 8081 });
+      assert.deepEqual(await dir.gateways(tokens.alice!), [{ namespace: 'mail', name: 'gw' }]);
+      assert.deepEqual((await dir.pods(tokens.alice!, { namespace: 'mail', name: 'gw' })).map((p) => p.url), [0, 1, 2].map((i) => `http://gw-gateway-${i}.gw-gateway-headless.mail.svc:8081`));
+      assert.deepEqual(await dir.gateways(tokens.victor!), [], 'a viewer without list on mailgateways finds none');
+      const cluster_ = await KubernetesDirectory.fromKubeconfig({ opsPort: 8081 });
+      await assert.rejects(cluster_.gateways(tokens.alice!), (err: { code?: number }) => err.code === 403, 'alice may not list cluster-wide');
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
   });
 
   it('the reviews were made on the API server as each caller, none as the gateway\'s ServiceAccount; refusals are logged', (t) => {
