@@ -27,6 +27,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The console's pages, beside the console's server (console/console-server.ts looks in ./web/dist).
+COPY --from=build /src/console/web/dist ./dist/console/web/dist
 COPY --chmod=0755 bin/mailgw.js ./bin/mailgw.js
 # `kubectl exec POD -- mailgw queue list` works: the command is on PATH.
 RUN ln -s /app/bin/mailgw.js /usr/local/bin/mailgw

@@ -5,9 +5,10 @@
  * renders them with the operator's renderer and runs the gateway in-process.
  * Any schema error is printed with its location and nothing starts.
  * --capture also runs capture sinks on the loopback next hops (capture-sink.ts).
- * --console serves the operations API (gateway/admin/ops-server.ts) with two
- * tokens made at start and printed on stderr: an operator's (view, operate,
- * release) and a viewer's (view only).
+ * --console serves the console there (console/console-server.ts: the pages
+ * and /api) in front of the gateway's operations API (on a loopback port of
+ * its own), with two tokens made at start and printed on stderr: an
+ * operator's (view, operate, release) and a viewer's (view only).
  */
 import { referencedSecrets } from '../operator/render-gateway-config.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -24,6 +25,8 @@ import { startCaptureSinks } from './capture-sink.ts';
 import pino from 'pino';
 import { randomBytes } from 'node:crypto';
 import { StaticTokens } from '../gateway/admin/ops-server.ts';
+import { StaticDirectory, startConsole } from '../console/console-server.ts';
+import type { Server } from 'node:http';
 
 export async function renderLocal(files: string[], gatewayName: string | undefined, stateDir: string, listen?: { host: string; port: number }): Promise<{ config: GatewayConfig; manifests: Manifests; warnings: string[] } | { errors: string[]; warnings: string[] }> {
   const manifests = await loadManifests(files);
@@ -101,11 +104,13 @@ export async function cmdUp(argv: string[]): Promise<number> {
   const logger = pino({ base: { gateway: `${result.config.gateway.namespace}/${result.config.gateway.name}` } });
   let stopCapture: (() => Promise<void>) | undefined;
   let gateway: Gateway;
+  let consoleServer: Server | undefined;
   try {
     stopCapture = capture ? await startCaptureSinks(result.config, join(stateDir, 'captured'), logger) : undefined;
     const tokens = { operator: randomBytes(24).toString('base64url'), viewer: randomBytes(24).toString('base64url') };
+    // The operations API on a loopback port of its own, and the console in front of it at --console.
     const ops = consoleAt && {
-      ...consoleAt,
+      host: '127.0.0.1', port: 0,
       auth: new StaticTokens([
         { token: tokens.operator, user: 'local-operator', permissions: ['view', 'operate', 'release'] },
         { token: tokens.viewer, user: 'local-viewer', permissions: ['view'] },
@@ -113,9 +118,13 @@ export async function cmdUp(argv: string[]): Promise<number> {
     };
     gateway = await Gateway.start(result.config, { ...listen, stateDir, logger, lock, ops });
     const at = gateway.opsAddress;
-    if (at) {
-      const host = at.host.includes(':') ? `[${at.host}]` : at.host;
-      console.error(`operations API on http://${host}:${at.port}/v1 (Authorization: Bearer TOKEN)\n  operator token: ${tokens.operator}\n  viewer token:   ${tokens.viewer}`);
+    if (consoleAt && at) {
+      const { namespace, name } = result.config.gateway;
+      const directory = new StaticDirectory(new Map([[`${namespace}/${name}`, [{ pod: `${name}-0`, url: `http://127.0.0.1:${at.port}` }]]]));
+      consoleServer = await startConsole({ ...consoleAt, directory, logger });
+      const c = consoleServer.address() as { address: string; port: number };
+      const host = c.address.includes(':') ? `[${c.address}]` : c.address;
+      console.error(`console on http://${host}:${c.port}/ (sign in with a token; scripts: Authorization: Bearer TOKEN)\n  operator token: ${tokens.operator}\n  viewer token:   ${tokens.viewer}`);
     }
   } catch (err) {
     await stopCapture?.();
@@ -123,6 +132,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
     throw err;
   }
   const code = await runUntilSignal(gateway);
+  consoleServer?.close();
   await stopCapture?.();
   return code;
 }

@@ -14,7 +14,7 @@ export const HELP: Record<string, string> = {
       --state-dir DIR            spool, backup store, admin socket (default .mailgw)
       --gateway NAME             which MailGateway, when the manifests hold several
       --capture                  also play the loopback next hops, storing what they receive in DIR/captured
-      --console HOST:PORT        serve the operations API there, with an operator's and a viewer's token printed at start`,
+      --console HOST:PORT        serve the console there (pages and API), with an operator's and a viewer's token printed at start`,
   gateway: `gateway --config FILE|DIR [options]
     Run a gateway from a rendered config (what a pod runs); a changed config is applied live.
       --config FILE|DIR          the rendered config (JSON or YAML), or the directory its ConfigMaps are mounted in

@@ -7,6 +7,7 @@
  * from the operator, whose ServiceAccount may write cluster objects: a
  * console bug never acts with the operator's rights.
  *
+ *   GET  /                                            → the pages (console/web, built by npm run build:console)
  *   GET  /api/gateways                                → the gateways (the caller may list) and their pods
  *   GET  /api/gateways/NS/NAME/traffic?…              → every pod's traffic log, merged newest first
  *   GET  /api/gateways/NS/NAME/queue                  → every pod's queue
@@ -18,6 +19,8 @@
  * failed, why, and says `partial: true`.
  */
 import { createServer, type Server } from 'node:http';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { bearerToken, jsonSender, NEEDS_TOKEN } from '../gateway/admin/json-api.ts';
 
@@ -144,6 +147,30 @@ export function mergeNewestFirst<T extends { received: number; qid: string }>(pa
   return { items, ...(all.length > limit || pages.some((p) => p.length >= limit) ? (last ? { next: `${last.received}:${last.qid}` } : {}) : {}) };
 }
 
+/** The built pages (npm run build:console → console/web/dist): path → [content type, bytes]. Only these are served. */
+export function loadPages(dir = new URL('./web/dist/', import.meta.url).pathname): Map<string, [string, Buffer]> {
+  const pages = new Map<string, [string, Buffer]>();
+  const types: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+  const walk = (sub: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, sub));
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const rel = sub ? `${sub}/${name}` : name;
+      if (statSync(join(dir, rel)).isDirectory()) walk(rel);
+      else if (types[extname(name)]) pages.set(`/${rel}`, [types[extname(name)]!, readFileSync(join(dir, rel))]);
+    }
+  };
+  walk('');
+  return pages;
+}
+
+/** What a browser may do with the console's pages: run and load only what this server sends. */
+export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 export interface ConsoleOptions {
   host: string;
   port: number;
@@ -151,11 +178,14 @@ export interface ConsoleOptions {
   logger: Logger;
   /** Time a pod has to answer before it counts as not answering (default 3 s). */
   podTimeoutMs?: number;
+  /** The pages to serve (default: the built ones, loadPages()). */
+  pages?: Map<string, [string, Buffer]>;
 }
 
 
 export async function startConsole(o: ConsoleOptions): Promise<Server> {
   const timeoutMs = o.podTimeoutMs ?? 3000;
+  const pages = o.pages ?? loadPages();
   const ask = async (pod: PodRef, method: string, path: string, token: string): Promise<{ status: number; body: unknown }> => {
     const res = await fetch(`${pod.url}${path}`, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
     return { status: res.status, body: await res.json() };
@@ -182,6 +212,15 @@ export async function startConsole(o: ConsoleOptions): Promise<Server> {
       const method = req.method ?? 'GET';
       const url = new URL(req.url ?? '/', 'http://console');
       if (url.pathname === '/healthz' && method === 'GET') return send(200, { ok: true });
+      if (method === 'GET' && !url.pathname.startsWith('/api/')) {
+        const page = pages.get(url.pathname === '/' ? '/index.html' : url.pathname);
+        if (!page) return send(404, { error: pages.size === 0 ? 'the console\'s pages are not built (npm run build:console)' : 'not found' });
+        res.writeHead(200, {
+          'content-type': page[0], 'content-security-policy': PAGE_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer',
+          'cache-control': url.pathname.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-store',
+        });
+        return res.end(page[1]);
+      }
       const token = bearerToken(req);
       if (!token) return send(...NEEDS_TOKEN);
       const p = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -196,6 +235,8 @@ export async function startConsole(o: ConsoleOptions): Promise<Server> {
       const pods = await o.directory.pods(token, gateway);
       if (pods.length === 0) return send(404, { error: `no gateway ${namespace}/${name}, or it has no pods` });
       if (area === 'pods') {
+        // CSRF: an action needs a header no cross-site form can send (and no cookie ever carries the token).
+        if (method !== 'GET' && req.headers['x-mailgw-console'] !== '1') return send(403, { error: 'actions need the header x-mailgw-console: 1 (CSRF protection)' });
         const pod = pods.find((x) => x.pod === podName);
         if (!pod || rest[0] !== 'v1') return send(404, { error: `no pod ${String(podName)} in ${namespace}/${name}` });
         if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') return send(405, { error: 'method not allowed' });

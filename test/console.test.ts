@@ -90,7 +90,8 @@ describe('console over two gateway pods', () => {
   it('the queues of both pods; an action goes to the pod that holds the message, which decides who may act', async () => {
     const q = (await get('/api/gateways/mail/gw/queue')).body;
     assert.deepEqual((q.items as Json[]).map((e) => [e.id, e.pod]).sort(), [[qids.busy0, 'gw-0'], [qids.busy1, 'gw-1']].sort());
-    const hold = (token: string) => fetch(`${base}/api/gateways/mail/gw/pods/gw-1/v1/queue/${qids.busy1}/hold`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    const hold = (token: string, csrf = true) => fetch(`${base}/api/gateways/mail/gw/pods/gw-1/v1/queue/${qids.busy1}/hold`, { method: 'POST', headers: { authorization: `Bearer ${token}`, ...(csrf ? { 'x-mailgw-console': '1' } : {}) } }).then((r) => r.status);
+    assert.equal(await hold(OPERATOR, false), 403, 'an action without the console\'s header (a cross-site form) is refused');
     assert.equal(await hold(VIEWER), 403);
     assert.equal(await hold(OPERATOR), 200);
     const timeline = (await get(`/api/gateways/mail/gw/pods/gw-1/v1/traffic/${qids.busy1}`)).body;

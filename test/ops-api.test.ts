@@ -117,17 +117,25 @@ describe('operations API', () => {
   });
 });
 
-it('mailgw up --console prints an operator\'s and a viewer\'s token that the API honours', { timeout: 60_000 }, async () => {
+it('mailgw up --console serves the console with an operator\'s and a viewer\'s token printed at start', { timeout: 60_000 }, async () => {
   const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'up', '-f', join(ROOT, 'examples/quickstart'), '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--state-dir', tempDir('mailgw-console-')], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     let err = '';
     proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const m = await eventually('the tokens on stderr', () => /operations API on (http:\/\/\S+)\/v1 .*\n {2}operator token: (\S+)\n {2}viewer token: {3}(\S+)/.exec(err) ?? undefined, 30_000);
+    const m = await eventually('the tokens on stderr', () => /console on (http:\/\/\S+)\/ .*\n {2}operator token: (\S+)\n {2}viewer token: {3}(\S+)/.exec(err) ?? undefined, 30_000);
     const [, url, operator, viewer] = m;
-    const call = (method: string, path: string, token: string) => fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
-    assert.equal(await call('GET', '/v1/queue', viewer!), 200);
-    assert.equal(await call('POST', '/v1/queue/flush', viewer!), 403);
-    assert.equal(await call('POST', '/v1/queue/flush', operator!), 200);
+    const call = (method: string, path: string, token: string) => fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'x-mailgw-console': '1' } });
+    const gateways = (await (await call('GET', '/api/gateways', viewer!)).json()) as Json[];
+    assert.deepEqual(gateways, [{ namespace: 'default', name: 'quickstart', pods: ['quickstart-0'] }]);
+    assert.equal((await call('GET', '/api/gateways/default/quickstart/queue', viewer!)).status, 200);
+    assert.equal((await call('POST', '/api/gateways/default/quickstart/pods/quickstart-0/v1/queue/flush', viewer!)).status, 403);
+    assert.equal((await call('POST', '/api/gateways/default/quickstart/pods/quickstart-0/v1/queue/flush', operator!)).status, 200);
+    // The pages, when built (npm test builds them first); without a build the console says how to make them.
+    const page = await fetch(`${url}/`);
+    if (page.status === 200) {
+      assert.match(await page.text(), /<div id="app">/, 'the pages');
+      assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    } else assert.match(((await page.json()) as Json).error, /npm run build:console/);
     assert.notEqual(operator, viewer);
   } finally {
     proc.kill('SIGTERM');
