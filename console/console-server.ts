@@ -12,6 +12,8 @@
  *   GET  /api/gateways/NS/NAME/traffic?…              → every pod's traffic log, merged newest first
  *   GET  /api/gateways/NS/NAME/queue                  → every pod's queue
  *   GET  /api/gateways/NS/NAME/backup                 → every pod's backup store
+ *   GET  /api/gateways/NS/NAME/status                 → every pod's health and load
+ *   GET  /api/gateways/NS/NAME/config                 → the running config
  *   *    /api/gateways/NS/NAME/pods/POD/v1/…          → one pod's operations API (a timeline, an action)
  *
  * A pod that does not answer (in time, or at all) leaves the others'
@@ -35,9 +37,14 @@ export interface GatewayRef {
   name: string;
 }
 
+/** A gateway as listed: in a cluster also what its MailGateway's status says (conditions, replicas, lint findings). */
+export interface GatewayInfo extends GatewayRef {
+  status?: { conditions?: unknown[] | undefined; replicas?: number | undefined; readyReplicas?: number | undefined; lint?: unknown[] | undefined } | undefined;
+}
+
 /** Where the gateways and their pods are. */
 export interface GatewayDirectory {
-  gateways(token: string): Promise<GatewayRef[]>;
+  gateways(token: string): Promise<GatewayInfo[]>;
   pods(token: string, gateway: GatewayRef): Promise<PodRef[]>;
 }
 
@@ -84,7 +91,7 @@ export function podUrl(g: GatewayRef, ordinal: number, opsPort: number): PodRef 
  * the StatefulSet's names the operator renders, `spec.replicas` of them.
  */
 export class KubernetesDirectory implements GatewayDirectory {
-  private readonly list: (token: string, namespace?: string) => Promise<{ namespace: string; name: string; replicas: number }[]>;
+  private readonly list: (token: string, namespace?: string) => Promise<(GatewayInfo & { replicas: number })[]>;
   private readonly namespaces: readonly string[] | undefined;
   private readonly opsPort: number;
 
@@ -107,19 +114,22 @@ export class KubernetesDirectory implements GatewayDirectory {
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
       const r = (namespace
         ? await api.listNamespacedCustomObject({ group: 'mailgw.io', version: 'v1alpha1', namespace, plural: 'mailgateways' })
-        : await api.listClusterCustomObject({ group: 'mailgw.io', version: 'v1alpha1', plural: 'mailgateways' })) as { items: { metadata: { namespace: string; name: string }; spec?: { replicas?: number } }[] };
-      return r.items.map((g) => ({ namespace: g.metadata.namespace, name: g.metadata.name, replicas: g.spec?.replicas ?? 2 }));
+        : await api.listClusterCustomObject({ group: 'mailgw.io', version: 'v1alpha1', plural: 'mailgateways' })) as { items: { metadata: { namespace: string; name: string }; spec?: { replicas?: number }; status?: GatewayInfo['status'] }[] };
+      return r.items.map((g) => ({
+        namespace: g.metadata.namespace, name: g.metadata.name, replicas: g.spec?.replicas ?? 2,
+        status: { conditions: g.status?.conditions, replicas: g.status?.replicas, readyReplicas: g.status?.readyReplicas, lint: g.status?.lint },
+      }));
     }, o);
   }
 
-  private async all(token: string): Promise<{ namespace: string; name: string; replicas: number }[]> {
+  private async all(token: string): Promise<(GatewayInfo & { replicas: number })[]> {
     if (!this.namespaces) return this.list(token);
     const lists = await Promise.all(this.namespaces.map((ns) => this.list(token, ns).catch(() => [])));
     return lists.flat();
   }
 
-  async gateways(token: string): Promise<GatewayRef[]> {
-    return (await this.all(token)).map(({ namespace, name }) => ({ namespace, name }));
+  async gateways(token: string): Promise<GatewayInfo[]> {
+    return (await this.all(token)).map(({ namespace, name, status }) => ({ namespace, name, ...(status ? { status } : {}) }));
   }
 
   async pods(token: string, g: GatewayRef): Promise<PodRef[]> {
@@ -255,6 +265,20 @@ export async function startConsole(o: ConsoleOptions): Promise<Server> {
         if (s.refused) return send(s.refused, { error: answers[0]!.error, pods: s.pods });
         const pages = answers.map((a) => (a.ok ? ((a.body as { items: { received: number; qid: string }[] }).items.map((m) => ({ ...m, pod: a.pod }))) : []));
         return send(200, { ...mergeNewestFirst(pages, limit), pods: s.pods, partial: s.partial });
+      }
+      if (area === 'status') {
+        const answers = await fanOut(pods, '/v1/status', token);
+        const s = summary(answers);
+        if (s.refused) return send(s.refused, { error: answers[0]!.error, pods: s.pods });
+        return send(200, { items: answers.filter((a) => a.ok).map((a) => ({ pod: a.pod, ...(a.body as Json) })), pods: s.pods, partial: s.partial });
+      }
+      if (area === 'config') {
+        // Every pod runs the same config (one ConfigMap); the first that answers says it.
+        const answers = await fanOut(pods, '/v1/config', token);
+        const first = answers.find((a) => a.ok);
+        const s = summary(answers);
+        if (!first) return send(s.refused ?? 502, { error: answers[0]?.error ?? 'no pod answered', pods: s.pods });
+        return send(200, { pod: first.pod, config: first.body, pods: s.pods, partial: s.partial });
       }
       if (area === 'queue' || area === 'backup') {
         const answers = await fanOut(pods, `/v1/${area}`, token);

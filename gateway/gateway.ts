@@ -145,7 +145,21 @@ export class Gateway {
   /** What the admin socket and the operations API act on. */
   targets(): AdminTargets {
     const rt = this.runtime;
-    return { queue: rt.queueAdmin, backup: { store: rt.backup, release: (id, to) => this.releaseBackup(id, to) }, traffic: rt.traffic };
+    return {
+      queue: rt.queueAdmin, backup: { store: rt.backup, release: (id, to) => this.releaseBackup(id, to) }, traffic: rt.traffic,
+      config: () => this.runtime.config,
+      status: async () => {
+        const current = this.runtime;
+        const q = current.queueAdmin.stats();
+        return {
+          hostname: current.config.hostname, ready: (await this.readiness()) ?? 'ready',
+          queue: { byState: q.byState, oldestSeconds: q.oldestSeconds },
+          memoryBudget: { used: current.memory.used, limit: current.config.limits.memoryBudget },
+          configGeneration: (await current.metrics.configGeneration.get()).values[0]?.value ?? 0,
+          trafficLog: current.traffic?.recording ?? false,
+        };
+      },
+    };
   }
 
   /** Address of the operations API, when it runs. */

@@ -161,6 +161,19 @@ describe('the console in a browser', () => {
     await page.close();
   });
 
+  it('the gateway page: each pod\'s health and queue, and the running config', async (t) => {
+    if (skip(t)) return;
+    const page = await signIn(OPERATOR);
+    await page.getByRole('link', { name: 'Gateways' }).click();
+    const rows = page.locator('tbody tr');
+    await page.locator('tbody tr', { hasText: 'gw-gateway-1' }).or(page.locator('tbody tr', { hasText: 'gw-1' })).first().waitFor();
+    assert.equal(await rows.count(), 2, 'both pods');
+    assert.match(await page.locator('tbody').textContent() ?? '', /yes/);
+    await page.locator('pre.text', { hasText: '"hostname": "mx.gateway.test"' }).waitFor();
+    await shot(page, 'gateways-1280');
+    await page.close();
+  });
+
   it('the main pages at a tablet\'s width', async (t) => {
     if (skip(t)) return;
     const page = await signIn(OPERATOR, 768, 1024);

@@ -101,6 +101,15 @@ describe('console over two gateway pods', () => {
     assert.equal((await get('/api/gateways/mail/gw/traffic', 'a-token-nobody-knows-0123')).status, 401, 'every pod refusing the caller is a refusal, not a partial answer');
   });
 
+  it('each pod\'s health and load, and the running config', async () => {
+    const s = (await get('/api/gateways/mail/gw/status')).body;
+    assert.deepEqual((s.items as Json[]).map((p) => [p.pod, p.ready, p.trafficLog]), [['gw-0', 'ready', true], ['gw-1', 'ready', true]]);
+    assert.equal((s.items as Json[])[0]!.queue.byState.deferred, 1, 'gw-0 has one deferred message');
+    const c = (await get('/api/gateways/mail/gw/config')).body;
+    assert.equal(c.config.hostname, 'mx.gateway.test');
+    assert.equal(c.pod, 'gw-0');
+  });
+
   it('one pod stopped: the other pod\'s results, marked partial, naming the pod that did not answer', async () => {
     pods[1]!.proc.kill('SIGTERM');
     await pods[1]!.exited;

@@ -22,6 +22,7 @@ it('permissionFor: view to look, operate for queue actions and deleting a backup
     ['POST', '/v1/queue/ID/explode', undefined], ['GET', '/v1/queue/ID', undefined], ['DELETE', '/v1/queue', undefined],
     ['GET', '/v1/backup', 'view'], ['GET', '/v1/backup/ID', 'view'], ['POST', '/v1/backup/ID/release', 'release'],
     ['DELETE', '/v1/backup/ID', 'operate'], ['POST', '/v1/backup/ID', undefined], ['PUT', '/v1/queue/ID', undefined],
+    ['GET', '/v1/status', 'view'], ['GET', '/v1/config', 'view'], ['POST', '/v1/config', undefined], ['GET', '/v1/status/x', undefined],
     ['GET', '/v2/queue', undefined], ['GET', '/v1/queue/a/b/c', undefined], ['GET', '/', undefined],
   ];
   for (const [method, path, want] of cases) assert.equal(permissionFor(method, path), want, `${method} ${path}`);

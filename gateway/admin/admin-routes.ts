@@ -8,6 +8,8 @@
  * who asked (`event: 'admin'`; with the queue id it lands in the message's
  * traffic-log timeline).
  *
+ *   GET    /v1/status           (queue depth by state and oldest age, readiness, memory budget, config generation)
+ *   GET    /v1/config           (the running config, as rendered)
  *   GET    /v1/traffic?since=&until=&qid=&messageId=&sender=&recipient=&subject=&client=&status=&verdict=&limit=&cursor=
  *   GET    /v1/traffic/ID
  *   GET    /v1/queue
@@ -36,6 +38,10 @@ export interface BackupAdmin {
 
 export interface AdminTargets {
   queue: QueueAdmin;
+  /** The pod's health and load, for the console's gateway page. */
+  status?: (() => Promise<Record<string, unknown>>) | undefined;
+  /** The running config (secrets are file paths in it, never contents). */
+  config?: (() => unknown) | undefined;
   backup?: BackupAdmin | undefined;
   traffic?: TrafficLog | undefined;
 }
@@ -62,6 +68,7 @@ export function permissionFor(method: string, pathname: string): Permission | un
   if (p[0] !== 'v1') return undefined;
   const [, area, id, action] = p;
   if (p.length > 4) return undefined;
+  if (area === 'status' || area === 'config') return method === 'GET' && !id ? 'view' : undefined;
   if (area === 'traffic') return method === 'GET' && !action ? 'view' : undefined;
   if (area === 'queue') {
     if (method === 'GET') return !id ? 'view' : undefined;
@@ -157,6 +164,8 @@ export async function route(t: AdminTargets, r: AdminRequest, logger: Logger): P
   const [, area, id, action] = r.url.pathname.split('/').filter(Boolean);
   const log = (o: Record<string, unknown>, msg: string) => logger.info({ event: 'admin', actor: r.actor, action: `${r.method} ${r.url.pathname}`, ...o }, msg);
   if (area === 'traffic') return traffic(t, r, id);
+  if (area === 'status') return t.status ? reply(200, await t.status()) : notFound();
+  if (area === 'config') return t.config ? reply(200, t.config()) : notFound();
   if (area === 'queue') return queue(t, r, log, id, action);
   if (area === 'backup') return backup(t, r, log, id);
   return notFound();

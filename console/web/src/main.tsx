@@ -59,19 +59,51 @@ function Login({ onDone }: { onDone: () => void }) {
   );
 }
 
-function Gateways({ gateways }: { gateways: Json[] }) {
+function Gateways({ gateways, current, base }: { gateways: Json[]; current: string; base: string }) {
+  const [pods, setPods] = useState<Reply>();
+  const [config, setConfig] = useState<Reply>();
+  useEffect(() => {
+    void call('GET', `${base}/status`).then(setPods);
+    void call('GET', `${base}/config`).then(setConfig);
+  }, [base]);
+  const g = gateways.find((x) => `${x.namespace}/${x.name}` === current);
+  const status = (g?.status ?? {}) as Json;
+  const ages = (s: number) => (s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);
   return (
     <section aria-labelledby="gw-title">
-      <h2 id="gw-title">Gateways</h2>
-      <div class="cards">
-        {gateways.map((g) => (
-          <article class="card" key={`${g.namespace}/${g.name}`}>
-            <h3>{g.namespace}/{g.name}</h3>
-            <p>Pods: {(g.pods as string[]).join(', ') || 'none'}</p>
-            {(g.conditions as Json[] | undefined)?.map((c) => <p key={c.type}><strong>{c.type}</strong>: {c.status} {c.reason ? `(${c.reason})` : ''}</p>)}
-          </article>
-        ))}
+      <h2 id="gw-title">Gateway {current}</h2>
+      {status.replicas !== undefined && <p>Replicas: {status.readyReplicas ?? 0} of {status.replicas} ready</p>}
+      {(status.conditions as Json[] | undefined)?.length ? (
+        <ul class="conditions">{(status.conditions as Json[]).map((c) => <li key={c.type}><strong>{c.type}</strong>: {c.status}{c.reason ? ` (${c.reason})` : ''}{c.message ? ` — ${c.message}` : ''}</li>)}</ul>
+      ) : null}
+      <h3>Pods</h3>
+      <Notice reply={pods} />
+      <div class="table">
+        <table>
+          <thead><tr><th scope="col">Pod</th><th scope="col">Ready</th><th scope="col">Queue</th><th scope="col">Oldest</th><th scope="col">Memory budget</th><th scope="col">Config generation</th></tr></thead>
+          <tbody>
+            {((pods?.status === 200 ? pods.body.items : []) as Json[]).map((p) => (
+              <tr key={p.pod}>
+                <td>{p.pod}</td>
+                <td>{p.ready === 'ready' ? 'yes' : `no: ${p.ready}`}</td>
+                <td>{Object.entries(p.queue.byState as Json).map(([k, v]) => `${v} ${k}`).join(', ') || 'empty'}</td>
+                <td>{p.queue.oldestSeconds > 0 ? ages(p.queue.oldestSeconds) : '-'}</td>
+                <td>{Math.round(p.memoryBudget.used / 1048576)} of {Math.round(p.memoryBudget.limit / 1048576)} MiB</td>
+                <td>{p.configGeneration}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
+      {(status.lint as Json[] | undefined)?.length ? (
+        <>
+          <h3>Lint findings</h3>
+          <ul>{(status.lint as Json[]).map((f, i) => <li key={i}><strong>{f.code}</strong> {f.severity} {f.field}: {f.message}</li>)}</ul>
+        </>
+      ) : null}
+      <h3>Running config</h3>
+      <Notice reply={config} />
+      {config?.status === 200 && <pre class="text">{JSON.stringify(config.body.config, null, 2)}</pre>}
     </section>
   );
 }
@@ -314,7 +346,7 @@ function App() {
         {current && page === 'message' && pod && qid && <Timeline base={base} pod={decodeURIComponent(pod)} qid={decodeURIComponent(qid)} />}
         {current && page === 'queue' && <Queue base={base} />}
         {current && page === 'backups' && <Backups base={base} />}
-        {page === 'gateways' && <Gateways gateways={list} />}
+        {current && page === 'gateways' && <Gateways gateways={list} current={current} base={base} />}
       </main>
     </>
   );
