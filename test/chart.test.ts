@@ -114,6 +114,8 @@ describe('Helm chart', () => {
     assert.equal(consoleDep.spec.template.spec.serviceAccountName, 'mailgw-console');
     assert.ok(!objs.some((o) => /Binding$/.test(o.kind) && (o.subjects as Json[] | undefined)?.some((x) => x.name === 'mailgw-console')), 'no binding gives the console rights');
     assert.ok(objs.some((o) => o.kind === 'Service' && o.metadata.name === 'mailgw-console'));
+    const ingress = objs.find((o) => o.kind === 'Ingress')!;
+    assert.deepEqual([ingress.spec.rules[0].host, ingress.spec.tls[0].secretName, ingress.spec.rules[0].http.paths[0].backend.service.name], ['mail-console.example.com', 'mail-console-tls', 'mailgw-console']);
     assert.equal(dep.spec.template.spec.containers[0].image, 'registry.example/mailgw:1.2.3');
     const args = dep.spec.template.spec.containers[0].args as string[];
     assert.equal(args[args.indexOf('--gateway-image') + 1], 'registry.example/mailgw:1.2.3', 'gateway pods default to the operator\'s image');
