@@ -117,7 +117,7 @@ export class KubernetesDirectory implements GatewayDirectory {
         : await api.listClusterCustomObject({ group: 'mailgw.io', version: 'v1alpha1', plural: 'mailgateways' })) as { items: { metadata: { namespace: string; name: string }; spec?: { replicas?: number }; status?: GatewayInfo['status'] }[] };
       return r.items.map((g) => ({
         namespace: g.metadata.namespace, name: g.metadata.name, replicas: g.spec?.replicas ?? 2,
-        status: { conditions: g.status?.conditions, replicas: g.status?.replicas, readyReplicas: g.status?.readyReplicas, lint: g.status?.lint },
+        ...(g.status ? { status: { conditions: g.status.conditions, replicas: g.status.replicas, readyReplicas: g.status.readyReplicas, lint: g.status.lint } } : {}),
       }));
     }, o);
   }

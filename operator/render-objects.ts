@@ -232,7 +232,7 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: names.role },
     subjects: [{ kind: 'ServiceAccount', name: names.serviceAccount, namespace: gw.metadata.namespace ?? 'default' }],
   };
-  // Only the handover port is restricted (to the gateway's own pods); SMTP, metrics and the operations API (every request authenticated) stay open.
+  // SMTP and metrics stay open; the handover port admits only the gateway's own pods, the operations API only the console's pods (any namespace; kubectl port-forward still reaches it).
   const networkPolicy = {
     apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy',
     metadata: meta(gw, names.networkPolicy),
@@ -240,8 +240,9 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
       podSelector: { matchLabels: selector },
       policyTypes: ['Ingress'],
       ingress: [
-        { ports: [{ protocol: 'TCP', port: CONTAINER_PORT }, { protocol: 'TCP', port: METRICS_PORT }, { protocol: 'TCP', port: OPS_PORT }] },
+        { ports: [{ protocol: 'TCP', port: CONTAINER_PORT }, { protocol: 'TCP', port: METRICS_PORT }] },
         { from: [{ podSelector: { matchLabels: selector } }], ports: [{ protocol: 'TCP', port: HANDOVER_PORT }] },
+        { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'mailgw', 'app.kubernetes.io/component': 'console' } } }], ports: [{ protocol: 'TCP', port: OPS_PORT }] },
       ],
     },
   };

@@ -71,8 +71,9 @@ it('lets a gateway pod read its own StatefulSet and nothing else, and hand its q
   const np = find(objects, 'NetworkPolicy').spec;
   assert.deepEqual(np.podSelector, sts.spec.selector);
   assert.deepEqual(np.ingress, [
-    { ports: [{ protocol: 'TCP', port: 2525 }, { protocol: 'TCP', port: 9090 }, { protocol: 'TCP', port: 8081 }] },
+    { ports: [{ protocol: 'TCP', port: 2525 }, { protocol: 'TCP', port: 9090 }] },
     { from: [{ podSelector: sts.spec.selector }], ports: [{ protocol: 'TCP', port: 2526 }] },
+    { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'mailgw', 'app.kubernetes.io/component': 'console' } } }], ports: [{ protocol: 'TCP', port: 8081 }] },
   ], 'SMTP and metrics open as before; the handover port only to the gateway\'s own pods');
   // Sessions (10 s) + drain + handover fit in the grace period.
   const seconds = (d: string) => Number(d.replace(/s$/, ''));

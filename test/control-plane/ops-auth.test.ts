@@ -145,6 +145,10 @@ spec: { integration: BehindEdgeGateway, relayHost: { host: 192.0.2.1 }, replicas
       assert.deepEqual(await dir.gateways(tokens.alice!), [{ namespace: 'mail', name: 'gw' }]);
       assert.deepEqual((await dir.pods(tokens.alice!, { namespace: 'mail', name: 'gw' })).map((p) => p.url), [0, 1, 2].map((i) => `http://gw-gateway-${i}.gw-gateway-headless.mail.svc:8081`));
       assert.deepEqual(await dir.gateways(tokens.victor!), [], 'a viewer without list on mailgateways finds none');
+      // What the operator writes into the status comes along (the gateway page shows it).
+      await cluster!.rest('PATCH', '/apis/mailgw.io/v1alpha1/namespaces/mail/mailgateways/gw/status', { status: { replicas: 3, readyReplicas: 2 } }, 'application/merge-patch+json');
+      const [withStatus] = await dir.gateways(tokens.alice!);
+      assert.deepEqual([withStatus!.status?.replicas, withStatus!.status?.readyReplicas], [3, 2]);
       const cluster_ = await KubernetesDirectory.fromKubeconfig({ opsPort: 8081 });
       await assert.rejects(cluster_.gateways(tokens.alice!), (err: { code?: number }) => err.code === 403, 'alice may not list cluster-wide');
     } finally {
