@@ -3,7 +3,8 @@
  * real next hops out (one accepts, one refuses a user, one is busy), then
  * `mailgw traffic search|show` through the admin socket finds each message
  * with its outcome per recipient and its timeline; an administrator's
- * delete, a refusal at the end of DATA and a DSN are recorded; the log
+ * delete, a refusal at the end of DATA, a relay attempt refused at RCPT
+ * and a DSN are recorded; the log
  * outlives a restart; with trafficLog.enabled false nothing is recorded.
  */
 import { after, before, describe, it } from 'node:test';
@@ -102,6 +103,14 @@ describe('traffic log', () => {
     const refused = await eventually('the refusal', async () => (await traffic('search', '--status', 'rejected')).items[0] as Json | undefined);
     assert.equal(refused.sender, 'loop@bank.test');
     assert.match(refused.reply, /5\.4\.6 Too many hops/);
+    // A relay attempt refused at RCPT is recorded too; the transaction never reached DATA.
+    const relay = await SmtpDialog.open(g.port, '127.0.0.2');
+    await relay.begin('spammer@evil.test');
+    assert.equal((await relay.cmd('RCPT TO:<victim@elsewhere.test>')).code, 554);
+    relay.close();
+    const attempt = await eventually('the relay attempt', async () => (await traffic('search', '--sender', 'spammer@evil.test')).items[0] as Json | undefined);
+    assert.equal(attempt.status, 'rejected');
+    assert.deepEqual(attempt.recipients.map((r: Json) => [r.address, r.status]), [['victim@elsewhere.test', 'rejected']]);
   });
 
   it('bad queries are refused with the parameter named, exit 2', async () => {

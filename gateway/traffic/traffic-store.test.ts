@@ -54,6 +54,41 @@ describe('traffic store', () => {
     assert.equal(t.events[0]!.detail.qid, undefined, 'common fields are not repeated');
   });
 
+  it('a scanned message: the verdict, a backup and a split logged before the message\'s own line all count', () => {
+    const s = store();
+    s.apply([
+      { event: 'verdict', qid: 'V1', at: T0, status: { antivirus: 'infected' }, action: 'Delete', rules: [{ rule: 'default', action: 'Delete' }] },
+      { event: 'backup', qid: 'V1', at: T0 + 1, backupId: 'BK1', rule: 'default' },
+      arrival('V1', T0 + 2, { deleted: ['alice@corp.test'] }),
+    ]);
+    const t = s.timeline('V1')!;
+    assert.deepEqual(t.events.map((e) => e.event), ['verdict', 'backup', 'message']);
+    assert.equal(t.verdict, 'antivirus=infected action=Delete rule=default');
+    assert.equal(t.sender, 'statements@bank.test');
+    assert.equal(t.status, 'deleted');
+    assert.deepEqual(s.search({ subject: 'monthly' }).items.map((m) => m.qid), ['V1'], 'the subject is indexed');
+    assert.deepEqual(s.search({ verdict: 'antivirus=infected' }).items.map((m) => m.qid), ['V1']);
+  });
+
+  it('recipients refused at RCPT are recorded as a refused transaction; accepted ones alone make no message until DATA', () => {
+    const s = store();
+    s.apply([
+      { event: 'rcpt', qid: 'R9', at: T0, client: '203.0.113.5', from: 'x@spam.test', to: 'victim@elsewhere.test', code: 554, reply: '5.7.1 Relay access denied' },
+      { event: 'rcpt', qid: 'A9', at: T0 + 1, client: '192.0.2.7', from: 'a@bank.test', to: 'alice@corp.test', code: 250 },
+      { event: 'rcpt', qid: 'M9', at: T0 + 2, client: '192.0.2.7', from: 'a@bank.test', to: 'nobody@corp.test', code: 550, reply: '5.1.1 unknown' },
+      { event: 'rcpt', qid: 'M9', at: T0 + 3, client: '192.0.2.7', from: 'a@bank.test', to: 'alice@corp.test', code: 250 },
+      arrival('M9', T0 + 4, { from: 'a@bank.test' }),
+      delivery('M9', T0 + 5, 'alice@corp.test', 'delivered'),
+    ]);
+    const r = s.search({ status: 'rejected' }).items;
+    assert.deepEqual(r.map((m) => [m.qid, m.sender, m.client, m.reply]), [['R9', 'x@spam.test', '203.0.113.5', '5.7.1 Relay access denied']]);
+    assert.deepEqual(r[0]!.recipients.map((x) => [x.address, x.status]), [['victim@elsewhere.test', 'rejected']]);
+    assert.equal(s.search({ qid: 'A9' }).items.length, 0, 'no DATA, no message');
+    const m = s.search({ qid: 'M9' }).items[0]!;
+    assert.equal(m.status, 'mixed');
+    assert.deepEqual(m.recipients.map((x) => [x.address, x.status]), [['alice@corp.test', 'delivered'], ['nobody@corp.test', 'rejected']]);
+  });
+
   it('refusals at the end of DATA, deleted and rejected recipients, and an administrator\'s delete', () => {
     const s = store();
     s.apply([

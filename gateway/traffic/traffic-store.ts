@@ -154,7 +154,7 @@ export class TrafficStore {
         VALUES (:qid, :received, :client, :helo, :tls, :sender, :subject, :messageId, :size, :status, NULL, :reply, :received)
         ON CONFLICT(qid) DO UPDATE SET client = coalesce(excluded.client, client), helo = coalesce(excluded.helo, helo), tls = coalesce(excluded.tls, tls),
           sender = coalesce(excluded.sender, sender), subject = coalesce(excluded.subject, subject), message_id = coalesce(excluded.message_id, message_id),
-          size = coalesce(excluded.size, size), status = excluded.status, reply = coalesce(excluded.reply, reply), updated = excluded.updated`),
+          size = coalesce(excluded.size, size), status = excluded.status, reply = excluded.reply, updated = excluded.updated`),
       insertSubject: p('INSERT INTO subjects (subject, qid) VALUES (?, ?)'),
       upsertRecipient: p(`INSERT INTO recipients (qid, address, status, dsn, reply, relay, attempts, updated) VALUES (:qid, :address, :status, :dsn, :reply, :relay, :attempts, :at)
         ON CONFLICT(qid, address) DO UPDATE SET status = excluded.status, dsn = coalesce(excluded.dsn, dsn), reply = coalesce(excluded.reply, reply),
@@ -166,6 +166,8 @@ export class TrafficStore {
       alias: p('INSERT OR IGNORE INTO aliases (qid, original, kind) VALUES (?, ?, ?)'),
       aliasOf: p('SELECT original, kind FROM aliases WHERE qid = ?'),
       exists: p('SELECT 1 FROM messages WHERE qid = ?'),
+      ensure: p("INSERT OR IGNORE INTO messages (qid, received, status, updated) VALUES (?, ?, 'queued', ?)"),
+      hasSubject: p('SELECT 1 FROM subjects WHERE qid = ?'),
       timeline: p('SELECT at, event, detail FROM events WHERE qid = ? ORDER BY id'),
     };
   }
@@ -206,9 +208,13 @@ export class TrafficStore {
     const detail: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) if (!COMMON.has(k) && v !== undefined) detail[k] = v;
     if (alias) detail.entry = raw;
+    // Events can come before the message's own line (the verdict, a backup, a split are logged before "accepted"): the row exists from the first.
+    // Not for RCPT lines: an accepted recipient is no message yet (the client may never send DATA); a refused one is recorded as such below.
+    if (e.event !== 'backup-released' && e.event !== 'rcpt' && alias?.kind !== 'generated') this.st.ensure!.run(qid, at, at);
     switch (e.event) {
       case 'message': if (!alias) this.arrival(qid, e); break;
       case 'verdict': if (!alias) this.verdict(qid, e); break;
+      case 'rcpt': if (!alias) this.refusedRecipient(qid, e); break;
       case 'delivery': if (alias?.kind !== 'generated' && known()) this.delivery(qid, e); break;
       case 'split': if (str(e.splitQid)) this.st.alias!.run(str(e.splitQid), qid, 'part'); break;
       case 'bounce': if (str(e.dsnQid)) this.st.alias!.run(str(e.dsnQid), qid, 'generated'); break;
@@ -238,18 +244,32 @@ export class TrafficStore {
     const deleted = new Set(Array.isArray(e.deleted) ? (e.deleted as string[]) : []);
     const rejected = new Set(Array.isArray(e.rejected) ? (e.rejected as string[]) : []);
     const status: MessageStatus = code >= 500 ? 'rejected' : code >= 400 ? 'tempfail' : 'queued';
-    const fresh = !this.st.exists!.get(qid);
     const subject = decodedSubject(e.subject);
     this.st.insertMessage!.run({
       qid, received: e.at, client: str(e.client), helo: str(e.helo), tls: str(e.tls), sender: typeof e.from === 'string' ? e.from.slice(0, MAX_TEXT) : null,
       subject, messageId: str(e.messageId), size: num(e.size), status, reply: code >= 300 ? str(e.reply) : null,
     });
-    if (fresh && subject) this.st.insertSubject!.run(subject, qid);
+    if (subject && !this.st.hasSubject!.get(qid)) this.st.insertSubject!.run(subject, qid);
     for (const address of to) {
       const s = status !== 'queued' ? status : deleted.has(address) ? 'deleted' : rejected.has(address) ? 'rejected' : 'queued';
       this.st.upsertRecipient!.run({ qid, address: address.slice(0, MAX_TEXT), status: s, dsn: null, reply: null, relay: null, attempts: 0, at: e.at });
     }
     if (status === 'queued') this.refresh(qid, e.at);
+  }
+
+  /** A recipient refused at RCPT (relay denied, unknown user, limits): the transaction is recorded as refused for it. */
+  private refusedRecipient(qid: string, e: TrafficEvent): void {
+    const code = num(e.code);
+    const to = str(e.to);
+    if (code === null || code < 400 || !to) return;
+    const status = code >= 500 ? 'rejected' : 'tempfail';
+    if (!this.st.exists!.get(qid)) {
+      this.st.insertMessage!.run({
+        qid, received: e.at, client: str(e.client), helo: null, tls: null, sender: typeof e.from === 'string' ? e.from.slice(0, MAX_TEXT) : null,
+        subject: null, messageId: null, size: null, status, reply: str(e.reply),
+      });
+    }
+    this.st.upsertRecipient!.run({ qid, address: to, status, dsn: null, reply: str(e.reply), relay: null, attempts: 0, at: e.at });
   }
 
   private verdict(qid: string, e: TrafficEvent): void {
@@ -346,9 +366,9 @@ export class TrafficStore {
       if (total === 0) break;
       const cut = this.db.prepare('SELECT received FROM messages ORDER BY received LIMIT 1 OFFSET ?').get(Math.max(0, Math.ceil(total / 10) - 1)) as { received: number };
       removed += this.removeWhere('received <= ?', cut.received);
-      this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-      this.db.exec('VACUUM');
     }
+    // Freed pages are reused by the next writes, so the file stays near maxSize without a VACUUM (which would need as much space again); the WAL is cut back.
+    if (removed > 0) this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     return removed;
   }
 
