@@ -71,6 +71,11 @@ describe('seed example with real scanners', () => {
     const info = await send('eicar', 'see attachment', [{ filename: 'eicar.com', content: EICAR }]);
     assert.match(info.response, /^250 /);
     await eventually('the verdict', () => gw!.log.find((l) => l.event === 'verdict' && l.action === 'Delete' && String(l.reasons).includes('antivirus')));
+    // The traffic log has it as deleted, with the verdict that did it.
+    const m = await eventually('the traffic log entry', async () => (await gw!.gateway.runtime.traffic!.search({ subject: 'eicar' })).items[0]);
+    assert.equal(m.status, 'deleted');
+    assert.match(m.verdict ?? '', /antivirus=infected/);
+    assert.match(m.verdict ?? '', /action=Delete/);
   });
 
   it('GTUBE: 250, deleted, not delivered', async (t) => {
