@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { StaticTokens } from '../gateway/admin/ops-server.ts';
 import { StaticDirectory, startConsole } from '../console/console-server.ts';
 import type { Server } from 'node:http';
+import { StartupError } from '../gateway/startup-error.ts';
 
 export async function renderLocal(files: string[], gatewayName: string | undefined, stateDir: string, listen?: { host: string; port: number }): Promise<{ config: GatewayConfig; manifests: Manifests; warnings: string[] } | { errors: string[]; warnings: string[] }> {
   const manifests = await loadManifests(files);
@@ -116,17 +117,24 @@ export async function cmdUp(argv: string[]): Promise<number> {
         { token: tokens.viewer, user: 'local-viewer', permissions: ['view'] },
       ]),
     };
+    // The console's port is bound before the gateway starts (a busy port stops here, with nothing opened); it learns the operations API's port after.
+    const pod = { pod: `${result.config.gateway.name}-0`, url: '' };
+    if (consoleAt) {
+      const directory = new StaticDirectory(new Map([[`${result.config.gateway.namespace}/${result.config.gateway.name}`, [pod]]]));
+      consoleServer = await startConsole({ ...consoleAt, directory, logger }).catch((err: NodeJS.ErrnoException) => {
+        throw new StartupError(`cannot listen for the console on ${consoleAt.host}:${consoleAt.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`);
+      });
+    }
     gateway = await Gateway.start(result.config, { ...listen, stateDir, logger, lock, ops });
     const at = gateway.opsAddress;
-    if (consoleAt && at) {
-      const { namespace, name } = result.config.gateway;
-      const directory = new StaticDirectory(new Map([[`${namespace}/${name}`, [{ pod: `${name}-0`, url: `http://127.0.0.1:${at.port}` }]]]));
-      consoleServer = await startConsole({ ...consoleAt, directory, logger });
+    if (consoleServer && at) {
+      pod.url = `http://127.0.0.1:${at.port}`;
       const c = consoleServer.address() as { address: string; port: number };
       const host = c.address.includes(':') ? `[${c.address}]` : c.address;
       console.error(`console on http://${host}:${c.port}/ (sign in with a token; scripts: Authorization: Bearer TOKEN)\n  operator token: ${tokens.operator}\n  viewer token:   ${tokens.viewer}`);
     }
   } catch (err) {
+    consoleServer?.close();
     await stopCapture?.();
     await lock.release();
     throw err;

@@ -18,10 +18,10 @@ import { submit } from './helpers/submit.ts';
 const ROOT = new URL('..', import.meta.url).pathname;
 const MANIFESTS = join(ROOT, 'examples/quickstart');
 
-function runUp(stateDir: string, listen: string): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+function runUp(stateDir: string, listen: string, ...more: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'up', '-f', MANIFESTS, '--listen', listen, '--state-dir', stateDir], { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'up', '-f', MANIFESTS, '--listen', listen, '--state-dir', stateDir, ...more], { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr, ms: Date.now() - t0 });
     });
   });
@@ -76,6 +76,23 @@ describe('state directory', () => {
       const failure = r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '));
       assert.deepEqual(failure.length, 1, r.stderr);
       assert.match(failure[0]!, /^mailgw up: cannot listen for SMTP on 127\.0\.0\.1:\d+: the address is already in use$/);
+      assert.deepEqual(readdirSync(dir), [], 'no spool, no admin socket, no lock left');
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('a busy console port: exit 1 with one line, nothing opened', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const dir = tempDir();
+      const r = await runUp(dir, '127.0.0.1:0', '--console', `127.0.0.1:${port}`);
+      assert.equal(r.code, 1, r.stderr);
+      const failure = r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '));
+      assert.deepEqual(failure.length, 1, r.stderr);
+      assert.match(failure[0]!, /^mailgw up: cannot listen for the console on 127\.0\.0\.1:\d+: the address is already in use$/);
       assert.deepEqual(readdirSync(dir), [], 'no spool, no admin socket, no lock left');
     } finally {
       busy.close();

@@ -59,7 +59,11 @@ port.on('message', (m: WorkerRequest) => {
         } catch (err) {
           post({ type: 'failed', error: (err as Error).message });
         }
-        exportEvents(events);
+        try {
+          exportEvents(events);
+        } catch (err) {
+          post({ type: 'siem-error', error: (err as Error).message });
+        }
         post({ type: 'applied', count: events.length });
         return;
       }
