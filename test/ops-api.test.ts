@@ -142,3 +142,18 @@ it('mailgw up --console serves the console with an operator\'s and a viewer\'s t
     await new Promise((r) => proc.once('exit', r));
   }
 });
+
+it('the running config shows at most 100 LocalDomains, saying how many there are', async () => {
+  const g = await startGateway(buildConfig({ domains: Array.from({ length: 150 }, (_, i) => `d${i}.test`) }), undefined, '127.0.0.1', {
+    ops: new StaticTokens([{ token: VIEWER, user: 'viewer', permissions: ['view'] }]),
+  });
+  try {
+    const at = g.gateway.opsAddress!;
+    const c = (await (await fetch(`http://${at.host}:${at.port}/v1/config`, { headers: { authorization: `Bearer ${VIEWER}` } })).json()) as Json;
+    assert.equal(c.localDomains.length, 100);
+    assert.equal(c.localDomainsShown, '100 of 150');
+    assert.equal(c.hostname, 'mx.gateway.test');
+  } finally {
+    await g.close();
+  }
+});
