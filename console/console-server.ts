@@ -25,6 +25,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { bearerToken, jsonSender, NEEDS_TOKEN } from '../gateway/admin/json-api.ts';
+import { callerKubeConfigs } from '../gateway/admin/kube-auth.ts';
 
 export interface PodRef {
   pod: string;
@@ -103,15 +104,9 @@ export class KubernetesDirectory implements GatewayDirectory {
 
   /** Lists MailGateways through the process's kubeconfig's API server (in a pod: in-cluster), with the caller's token. */
   static async fromKubeconfig(o: { namespaces?: readonly string[] | undefined; opsPort: number }): Promise<KubernetesDirectory> {
-    const k8s = await import('@kubernetes/client-node');
-    const base = new k8s.KubeConfig();
-    base.loadFromDefault();
-    const cluster = base.getCurrentCluster();
-    if (!cluster) throw new Error('no Kubernetes API server configured (in-cluster config or KUBECONFIG)');
+    const { k8s, asCaller } = await callerKubeConfigs();
     return new KubernetesDirectory(async (token, namespace) => {
-      const kc = new k8s.KubeConfig();
-      kc.loadFromOptions({ clusters: [cluster], users: [{ name: 'caller', token }], contexts: [{ name: 'caller', cluster: cluster.name, user: 'caller' }], currentContext: 'caller' });
-      const api = kc.makeApiClient(k8s.CustomObjectsApi);
+      const api = asCaller(token).makeApiClient(k8s.CustomObjectsApi);
       const r = (namespace
         ? await api.listNamespacedCustomObject({ group: 'mailgw.io', version: 'v1alpha1', namespace, plural: 'mailgateways' })
         : await api.listClusterCustomObject({ group: 'mailgw.io', version: 'v1alpha1', plural: 'mailgateways' })) as { items: { metadata: { namespace: string; name: string }; spec?: { replicas?: number }; status?: GatewayInfo['status'] }[] };

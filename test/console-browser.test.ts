@@ -10,13 +10,13 @@
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { buildConfig, tempDir } from './helpers/config.ts';
 import { startMailgw, type MailgwProcess } from './helpers/mailgw-process.ts';
 import { missing } from './helpers/requirements.ts';
+import { ensureConsolePages } from './helpers/console-pages.ts';
 import { refuse, startSink, type Sink } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
 import { eventually } from './helpers/wait.ts';
@@ -38,10 +38,7 @@ describe('the console in a browser', () => {
 
   before(async () => {
     if (!CHROMIUM) return;
-    // The pages as built from the checkout (npm test builds them first: its pretest runs npm run build:console).
-    if (!existsSync(join(ROOT, 'console/web/dist/index.html'))) {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'console/web/vite.config.ts'), '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-    }
+    ensureConsolePages();
     internal = await startSink({ rcpt: (a) => (a.startsWith('busy') ? refuse(451, '4.2.1 Mailbox busy') : null) });
     const dir = tempDir('mailgw-browser-');
     writeFileSync(join(dir, 'tokens'), `${OPERATOR} ops-alice view,operate,release\n${VIEWER} ops-victor view\n`);

@@ -16,6 +16,9 @@ import { startMailgw, type MailgwProcess } from './helpers/mailgw-process.ts';
 import { refuse, startSink, type Sink } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
 import { eventually } from './helpers/wait.ts';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { StaticDirectory, startConsole } from '../console/console-server.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const OPERATOR = 'console-operator-token-0123456789';
@@ -108,6 +111,19 @@ describe('console over two gateway pods', () => {
     const c = (await get('/api/gateways/mail/gw/config')).body;
     assert.equal(c.config.hostname, 'mx.gateway.test');
     assert.equal(c.pod, 'gw-0');
+  });
+
+  it('without built pages the console says how to build them; the API still answers', async () => {
+    const bare = await startConsole({ host: '127.0.0.1', port: 0, directory: StaticDirectory.parse('mail/gw=http://127.0.0.1:9'), logger: pino({ level: 'silent' }), pages: new Map() });
+    try {
+      const at = `http://127.0.0.1:${(bare.address() as AddressInfo).port}`;
+      const page = await fetch(`${at}/`);
+      assert.equal(page.status, 404);
+      assert.match(((await page.json()) as Json).error, /npm run build:console/);
+      assert.equal((await fetch(`${at}/api/gateways`, { headers: { authorization: `Bearer ${VIEWER}` } })).status, 200);
+    } finally {
+      bare.close();
+    }
   });
 
   it('one pod stopped: the other pod\'s results, marked partial, naming the pod that did not answer', async () => {

@@ -64,40 +64,30 @@ describe('state directory', () => {
     assert.match(list.stdout, /alice@example\.test/);
   });
 
-  it('a busy port: exit 1 with one line, and the state directory gets no spool or socket', async () => {
-    const busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    const port = (busy.address() as AddressInfo).port;
-    try {
-      const dir = tempDir();
-      const r = await runUp(dir, `127.0.0.1:${port}`);
-      assert.equal(r.code, 1, r.stderr);
-      // The manifests' own lint warnings (the quick start's MGW108) come first; the failure is one line.
-      const failure = r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '));
-      assert.deepEqual(failure.length, 1, r.stderr);
-      assert.match(failure[0]!, /^mailgw up: cannot listen for SMTP on 127\.0\.0\.1:\d+: the address is already in use$/);
-      assert.deepEqual(readdirSync(dir), [], 'no spool, no admin socket, no lock left');
-    } finally {
-      busy.close();
-    }
-  });
-
-  it('a busy console port: exit 1 with one line, nothing opened', async () => {
-    const busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
-    const port = (busy.address() as AddressInfo).port;
-    try {
-      const dir = tempDir();
-      const r = await runUp(dir, '127.0.0.1:0', '--console', `127.0.0.1:${port}`);
-      assert.equal(r.code, 1, r.stderr);
-      const failure = r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '));
-      assert.deepEqual(failure.length, 1, r.stderr);
-      assert.match(failure[0]!, /^mailgw up: cannot listen for the console on 127\.0\.0\.1:\d+: the address is already in use$/);
-      assert.deepEqual(readdirSync(dir), [], 'no spool, no admin socket, no lock left');
-    } finally {
-      busy.close();
-    }
-  });
+  // A busy port, SMTP's or the console's: exit 1 with one line, and nothing left in the state directory.
+  for (const [what, args, message] of [
+    ['SMTP', (port: number) => [`127.0.0.1:${port}`], 'SMTP'],
+    ['console', (port: number) => ['127.0.0.1:0', '--console', `127.0.0.1:${port}`], 'the console'],
+  ] as const) {
+    it(`a busy ${what} port: exit 1 with one line, and the state directory gets no spool or socket`, async () => {
+      const busy = createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+      const port = (busy.address() as AddressInfo).port;
+      try {
+        const dir = tempDir();
+        const [listen, ...more] = args(port);
+        const r = await runUp(dir, listen!, ...more);
+        assert.equal(r.code, 1, r.stderr);
+        // The manifests' own lint warnings (the quick start's MGW108) come first; the failure is one line.
+        const failure = r.stderr.trim().split('\n').filter((l) => !l.startsWith('warning: '));
+        assert.deepEqual(failure.length, 1, r.stderr);
+        assert.match(failure[0]!, new RegExp(`^mailgw up: cannot listen for ${message} on 127\\.0\\.0\\.1:\\d+: the address is already in use$`));
+        assert.deepEqual(readdirSync(dir), [], 'no spool, no admin socket, no lock left');
+      } finally {
+        busy.close();
+      }
+    });
+  }
 
   it('takes over the lock and admin socket of a killed gateway; spool and backup are private', async () => {
     const dir = tempDir();

@@ -26,7 +26,7 @@ import type { QueueAdmin } from '../queue/queue-admin.ts';
 import { QUEUE_ID_RE } from '../queue-id.ts';
 import type { BackupStore } from '../backup/backup-store.ts';
 import { TrafficQueryRefused, type TrafficLog } from '../traffic/traffic-log.ts';
-import type { TrafficQuery } from '../traffic/traffic-store.ts';
+import { MESSAGE_STATUSES, type TrafficQuery } from '../traffic/traffic-store.ts';
 import { backupView } from './backup-view.ts';
 
 export type Permission = 'view' | 'operate' | 'release';
@@ -84,7 +84,7 @@ export function permissionFor(method: string, pathname: string): Permission | un
   return undefined;
 }
 
-const STATUSES = new Set(['queued', 'deferred', 'delivered', 'failed', 'deleted', 'rejected', 'tempfail', 'mixed']);
+const STATUSES = new Set<string>(MESSAGE_STATUSES);
 const QUERY_KEYS = ['qid', 'messageId', 'sender', 'recipient', 'subject', 'client', 'status', 'verdict', 'cursor'] as const;
 
 /** A traffic query from URL parameters; throws TrafficQueryRefused naming the bad one. */

@@ -44,18 +44,30 @@ export interface Reviews {
   canI(token: string, check: ResourceCheck): Promise<boolean>;
 }
 
-/** Reviews through the API server of the process's kubeconfig (in a pod: in-cluster), made with the caller's token instead of the process's credentials. */
-export async function apiServerReviews(timeoutMs = 5000): Promise<Reviews> {
+/**
+ * The client library and a KubeConfig per caller: the API server (and its CA)
+ * of the process's kubeconfig (in a pod: in-cluster), the caller's bearer
+ * token instead of the process's credentials. Shared with the console.
+ */
+export async function callerKubeConfigs(): Promise<{ k8s: typeof import('@kubernetes/client-node'); asCaller: (token: string) => import('@kubernetes/client-node').KubeConfig }> {
   const k8s = await import('@kubernetes/client-node');
   const base = new k8s.KubeConfig();
   base.loadFromDefault();
   const cluster = base.getCurrentCluster();
   if (!cluster) throw new Error('no Kubernetes API server configured (in-cluster config or KUBECONFIG)');
-  const asCaller = (token: string) => {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({ clusters: [cluster], users: [{ name: 'caller', token }], contexts: [{ name: 'caller', cluster: cluster.name, user: 'caller' }], currentContext: 'caller' });
-    return kc;
+  return {
+    k8s,
+    asCaller: (token) => {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromOptions({ clusters: [cluster], users: [{ name: 'caller', token }], contexts: [{ name: 'caller', cluster: cluster.name, user: 'caller' }], currentContext: 'caller' });
+      return kc;
+    },
   };
+}
+
+/** Reviews through the API server of the process's kubeconfig, made with the caller's token. */
+export async function apiServerReviews(timeoutMs = 5000): Promise<Reviews> {
+  const { k8s, asCaller } = await callerKubeConfigs();
   const bounded = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the API server did not answer in time')), timeoutMs).unref())]);
   return {
     whoAmI: async (token) => {

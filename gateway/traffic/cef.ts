@@ -89,14 +89,10 @@ export function cefEvents(e: Record<string, unknown> & { at: number }): CefEvent
 /** The CEF line of an event. */
 export function cefLine(c: CefEvent): string {
   const [name, severity] = SIGNATURES[c.signature];
-  const ext = c.fields.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${escValue(String(v))}`);
-  // A Label without its value says nothing: drop labels whose value is missing.
-  const present = new Set(ext.map((x) => x.slice(0, x.indexOf('='))));
-  const kept = ext.filter((x) => {
-    const key = x.slice(0, x.indexOf('='));
-    return !key.endsWith('Label') || present.has(key.slice(0, -'Label'.length));
-  });
-  return `CEF:0|mailgw|mailgw|${CEF_VERSION}|${escHeader(c.signature)}|${escHeader(name)}|${severity}|${kept.join(' ')}`;
+  const has = (k: string) => c.fields.some(([key, v]) => key === k && v !== undefined && v !== '');
+  // Empty fields are left out, and so is a Label whose value is (cs1Label goes with cs1).
+  const ext = c.fields.filter(([k]) => has(k) && (!k.endsWith('Label') || has(k.slice(0, -'Label'.length))));
+  return `CEF:0|mailgw|mailgw|${CEF_VERSION}|${escHeader(c.signature)}|${escHeader(name)}|${severity}|${ext.map(([k, v]) => `${k}=${escValue(String(v))}`).join(' ')}`;
 }
 
 /** CEF severity 0–10 → syslog severity (RFC 5424): 0–3 informational, 4–6 warning, 7–8 error, 9–10 critical. */

@@ -36,7 +36,8 @@ export interface TrafficQuery {
   cursor?: string | undefined;
 }
 
-export type MessageStatus = 'queued' | 'deferred' | 'delivered' | 'failed' | 'deleted' | 'rejected' | 'tempfail' | 'mixed';
+export const MESSAGE_STATUSES = ['queued', 'deferred', 'delivered', 'failed', 'deleted', 'rejected', 'tempfail', 'mixed'] as const;
+export type MessageStatus = typeof MESSAGE_STATUSES[number];
 
 export interface TrafficRecipient {
   address: string;

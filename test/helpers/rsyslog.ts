@@ -9,9 +9,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSocket } from 'node:dgram';
 import { tempDir } from './config.ts';
-import { closedPort } from './ports.ts';
+import { closedPort, closedUdpPort } from './ports.ts';
 import { eventually } from './wait.ts';
 
 export interface Rsyslog {
@@ -22,15 +21,6 @@ export interface Rsyslog {
 }
 
 const BIN = '/usr/sbin/rsyslogd';
-
-/** A free UDP port on loopback (bound, then released). */
-async function closedUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** `tls`: the collector's certificate and key (PEM) and the CA that signed them; without it no TLS input is opened. */
 export async function startRsyslog(tls?: { cert: Buffer; key: Buffer; ca: Buffer }): Promise<Rsyslog | undefined> {
