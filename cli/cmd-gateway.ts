@@ -1,5 +1,6 @@
 /**
  * `mailgw gateway --config FILE [--listen 0.0.0.0:2525] [--state-dir /var/spool/mailgw] [--config-poll 2s] [--metrics-address 0.0.0.0:9090]
+ *    [--workers N (default: the container's CPU limit)]
  *    [--handover-listen 0.0.0.0:2526 --handover-token-file FILE
  *     (--handover-statefulset NAME [--handover-peer-address TEMPLATE] | --handover-peers HOST:PORT,...)
  *     [--handover-drain 20s] [--handover-time 60s]]`
@@ -9,14 +10,16 @@
  * changed file is applied live (config-watch.ts). With the handover flags a
  * gateway that is scaled away hands its queue to the gateways that stay
  * (gateway/handover/); the pod's name and namespace come from POD_NAME and
- * POD_NAMESPACE.
+ * POD_NAMESPACE. With several workers (gateway/workers/) a supervisor runs
+ * them and speaks for the pod.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseDuration } from '../api/index.ts';
 import { KubernetesAuthenticator, apiServerReviews } from '../gateway/admin/kube-auth.ts';
 import { StaticTokens, type StaticToken } from '../gateway/admin/ops-server.ts';
-import { Gateway } from '../gateway/gateway.ts';
+import { startPod } from '../gateway/workers/start-pod.ts';
+import { defaultWorkers } from '../gateway/workers/worker-count.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 import { watchConfig } from './config-watch.ts';
 import { loadNow, peek } from './config-source.ts';
@@ -62,6 +65,14 @@ async function handoverFlags(flags: Map<string, string>): Promise<{ listen: { ho
   return { listen: parseListen(listen, '--handover-listen'), token, mode, drainMs: duration('handover-drain', '20s'), handoverMs: duration('handover-time', '60s') };
 }
 
+/** `--workers N`: 1 to 64 worker processes; undefined when not given. */
+export function parseWorkers(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 64) throw new UsageError('--workers: expected a number of worker processes from 1 to 64');
+  return n;
+}
+
 /** `--ops-token-file`: lines of TOKEN USER PERMISSIONS (view, operate, release, comma-separated); # comments. */
 export function parseOpsTokens(text: string, file = '--ops-token-file'): StaticToken[] {
   const out: StaticToken[] = [];
@@ -89,7 +100,7 @@ async function opsTokens(file: string): Promise<StaticToken[]> {
   return parseOpsTokens(text, file);
 }
 
-export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address', 'ops-listen', 'ops-token-file',
+export const GATEWAY_FLAGS = ['config', 'listen', 'state-dir', 'config-poll', 'metrics-address', 'ops-listen', 'ops-token-file', 'workers',
     'handover-listen', 'handover-token-file', 'handover-statefulset', 'handover-peer-address', 'handover-peers', 'handover-drain', 'handover-time'] as const;
 
 export async function cmdGateway(argv: string[]): Promise<number> {
@@ -126,7 +137,9 @@ export async function cmdGateway(argv: string[]): Promise<number> {
     ...parseListen(opsListen, '--ops-listen'),
     auth: tokenFile ? new StaticTokens(await opsTokens(tokenFile)) : new KubernetesAuthenticator(await apiServerReviews(), loaded.config.gateway),
   } : undefined;
-  const gateway = await Gateway.start(loaded.config, {
+  const workers = parseWorkers(args.flags.get('workers')) ?? defaultWorkers();
+  const gateway = await startPod(loaded.config, {
+    workers,
     ...(ops ? { ops } : {}),
     ...listen, stateDir: resolve(args.flags.get('state-dir') ?? '/var/spool/mailgw'),
     ...(metricsAddress ? { metrics: parseListen(metricsAddress, '--metrics-address') } : {}),
@@ -135,7 +148,7 @@ export async function cmdGateway(argv: string[]): Promise<number> {
   const stopWatching = watchConfig(file, gateway, initialPeek, poll);
   const retirement = handover && (async (): Promise<RetireOptions | undefined> => {
     const plan = await decideRetirement(handover.mode);
-    gateway.runtime.logger.info({ event: 'retire-check', retiring: plan.retiring, peers: plan.peers.map((p) => `${p.host}:${p.port}`), reason: plan.reason }, plan.reason);
+    gateway.log.info({ event: 'retire-check', retiring: plan.retiring, peers: plan.peers.map((p) => `${p.host}:${p.port}`), reason: plan.reason }, plan.reason);
     return plan.retiring ? { peers: plan.peers, token: handover.token, drainMs: handover.drainMs, handoverMs: handover.handoverMs } : undefined;
   });
   const code = await runUntilSignal(gateway, retirement);

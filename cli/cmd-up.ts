@@ -15,7 +15,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { render } from '../operator/render.ts';
 import { formatFinding, type Finding } from '../operator/lint.ts';
-import { Gateway } from '../gateway/gateway.ts';
+import { startPod, type RunningPod } from '../gateway/workers/start-pod.ts';
+import { parseWorkers } from './cmd-gateway.ts';
 import { StateLock } from '../gateway/state-lock.ts';
 import { parseArgs, parseListen, UsageError } from './args.ts';
 import { formatProblem, loadManifests, type Manifests } from './manifest-load.ts';
@@ -77,7 +78,7 @@ export async function renderLocal(files: string[], gatewayName: string | undefin
   return { config: rendered.gatewayConfig, manifests, warnings };
 }
 
-export const UP_FLAGS = ['listen', 'state-dir', 'gateway', 'capture', 'console'] as const;
+export const UP_FLAGS = ['listen', 'state-dir', 'gateway', 'capture', 'console', 'workers'] as const;
 
 export async function cmdUp(argv: string[]): Promise<number> {
   const capture = argv.includes('--capture');
@@ -86,6 +87,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
   const listen = parseListen(args.flags.get('listen') ?? '127.0.0.1:2525');
   const consoleAt = args.flags.has('console') ? parseListen(args.flags.get('console')!, '--console') : undefined;
   const stateDir = resolve(args.flags.get('state-dir') ?? '.mailgw');
+  const workers = parseWorkers(args.flags.get('workers')) ?? 1;
   // Before anything is written there (TLS files, captured mail, the spool): one gateway per state directory.
   const lock = await StateLock.acquire(stateDir);
   let result: Awaited<ReturnType<typeof renderLocal>>;
@@ -104,7 +106,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
   }
   const logger = pino({ base: { gateway: `${result.config.gateway.namespace}/${result.config.gateway.name}` } });
   let stopCapture: (() => Promise<void>) | undefined;
-  let gateway: Gateway;
+  let gateway: RunningPod;
   let consoleServer: Server | undefined;
   try {
     stopCapture = capture ? await startCaptureSinks(result.config, join(stateDir, 'captured'), logger) : undefined;
@@ -125,7 +127,7 @@ export async function cmdUp(argv: string[]): Promise<number> {
         throw new StartupError(`cannot listen for the console on ${consoleAt.host}:${consoleAt.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`);
       });
     }
-    gateway = await Gateway.start(result.config, { ...listen, stateDir, logger, lock, ops });
+    gateway = await startPod(result.config, { ...listen, stateDir, logger, lock, ops, workers });
     const at = gateway.opsAddress;
     if (consoleServer && at) {
       pod.url = `http://127.0.0.1:${at.port}`;

@@ -8,19 +8,29 @@
  * replaces the running one: it is logged as `config-rejected` with every
  * error, and the old config stays.
  */
-import type { Gateway } from '../gateway/gateway.ts';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../api/index.ts';
 import { loadOffThread, peek } from './config-source.ts';
+
+/** What a new config is applied to: one gateway process, or a pod's supervisor, which hands it to every worker. */
+export interface ConfigTarget {
+  readonly log: Logger;
+  /** Counts a version that was refused (mailgw_gateway_config_reloads_total{result="rejected"}). */
+  rejected(): void;
+  /** Applies it; throws, changing nothing, when it cannot be built. */
+  reload(config: GatewayConfig, info: { loadMs?: number }): void;
+}
 
 export { parseGatewayConfig } from './config-source.ts';
 
-export function watchConfig(path: string, gateway: Gateway, initialPeek: string | undefined, intervalMs: number): () => void {
+export function watchConfig(path: string, gateway: ConfigTarget, initialPeek: string | undefined, intervalMs: number): () => void {
   let applied = initialPeek;
   let busy = false;
   let incompleteSince = 0;
   const check = async () => {
     if (busy) return;
     busy = true;
-    const logger = gateway.runtime.logger;
+    const logger = gateway.log;
     try {
       const seen = peek(path);
       if (seen === undefined || seen === applied) return;
@@ -34,7 +44,7 @@ export function watchConfig(path: string, gateway: Gateway, initialPeek: string 
       }
       incompleteSince = 0;
       if ('errors' in loaded) {
-        gateway.runtime.metrics.configReloads.inc({ result: 'rejected' });
+        gateway.rejected();
         logger.error({ event: 'config-rejected', path, errors: loaded.errors }, 'new config is invalid; keeping the running one');
         applied = seen; // report once per version
         return;
@@ -42,7 +52,7 @@ export function watchConfig(path: string, gateway: Gateway, initialPeek: string 
       try {
         gateway.reload(loaded.config, { loadMs: Math.round(performance.now() - started) });
       } catch (err) {
-        gateway.runtime.metrics.configReloads.inc({ result: 'rejected' });
+        gateway.rejected();
         logger.error({ event: 'config-rejected', path, errors: [(err as Error).message] }, 'new config cannot be applied; keeping the running one');
       }
       applied = seen;

@@ -14,13 +14,15 @@ export const HELP: Record<string, string> = {
       --state-dir DIR            spool, backup store, admin socket (default .mailgw)
       --gateway NAME             which MailGateway, when the manifests hold several
       --capture                  also play the loopback next hops, storing what they receive in DIR/captured
-      --console HOST:PORT        serve the console there (pages and API), with an operator's and a viewer's token printed at start`,
+      --console HOST:PORT        serve the console there (pages and API), with an operator's and a viewer's token printed at start
+      --workers N                gateway worker processes sharing the SMTP port (default 1)`,
   gateway: `gateway --config FILE|DIR [options]
     Run a gateway from a rendered config (what a pod runs); a changed config is applied live.
       --config FILE|DIR          the rendered config (JSON or YAML), or the directory its ConfigMaps are mounted in
       --listen HOST:PORT         SMTP listener (default 0.0.0.0:2525)
       --state-dir DIR            spool, backup store, admin socket (default /var/spool/mailgw)
       --config-poll DURATION     how often to look for a changed config (default 2s)
+      --workers N                worker processes sharing the SMTP port, each with its own spool (default: the container's CPU limit, else the CPUs)
       --metrics-address HOST:PORT  /metrics, /healthz, /readyz (not served when absent)
       --ops-listen HOST:PORT     the operations API; each caller's token and permissions checked by the API server (SelfSubjectReview, SelfSubjectAccessReview)
       --ops-token-file FILE      instead: fixed tokens, one per line: TOKEN USER view[,operate][,release]

@@ -4,13 +4,14 @@
  * asks whether it is leaving for good (handover/retire-check.ts) and, if so,
  * empties the spool into the peers before exiting.
  */
-import type { Gateway, RetireOptions } from '../gateway/gateway.ts';
+import type { RetireOptions } from '../gateway/gateway.ts';
+import type { RunningPod } from '../gateway/workers/start-pod.ts';
 
-export function runUntilSignal(gateway: Gateway, retirement?: () => Promise<RetireOptions | undefined>): Promise<number> {
+export function runUntilSignal(gateway: RunningPod, retirement?: () => Promise<RetireOptions | undefined>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = async (signal: string): Promise<number> => {
-      const logger = gateway.runtime.logger;
+      const logger = gateway.log;
       logger.info({ event: 'shutdown', signal }, 'shutting down');
       let retire: RetireOptions | undefined;
       try {

@@ -26,6 +26,7 @@ import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { bearerToken, jsonSender, NEEDS_TOKEN } from '../gateway/admin/json-api.ts';
 import { callerKubeConfigs } from '../gateway/admin/kube-auth.ts';
+import { mergeNewestFirst } from '../gateway/admin/merge-pages.ts';
 
 export interface PodRef {
   pod: string;
@@ -142,15 +143,6 @@ export interface PodAnswer {
 }
 
 type Json = Record<string, unknown>;
-
-/** Merges pages of traffic-log entries (newest first, by received then qid) into one page of `limit`. Pure. */
-export function mergeNewestFirst<T extends { received: number; qid: string }>(pages: T[][], limit: number): { items: T[]; next?: string | undefined } {
-  const all = pages.flat().sort((a, b) => b.received - a.received || (a.qid < b.qid ? 1 : a.qid > b.qid ? -1 : 0));
-  const items = all.slice(0, limit);
-  const last = items.at(-1);
-  // The cursor is a position in one total order (time, then queue id), so the same cursor pages every pod.
-  return { items, ...(all.length > limit || pages.some((p) => p.length >= limit) ? (last ? { next: `${last.received}:${last.qid}` } : {}) : {}) };
-}
 
 /** The built pages (npm run build:console → console/web/dist): path → [content type, bytes]. Only these are served. */
 export function loadPages(dir = new URL('./web/dist/', import.meta.url).pathname): Map<string, [string, Buffer]> {

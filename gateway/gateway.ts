@@ -23,7 +23,7 @@ import { Spool } from './spool/spool.ts';
 import { RecipientVerifier } from './verify/rcpt-verify.ts';
 import type { Server as HttpServer } from 'node:http';
 import { adminSocketPath, startAdminServer } from './admin/admin-server.ts';
-import type { AdminTargets } from './admin/admin-routes.ts';
+import { configView, route, type AdminTargets } from './admin/admin-routes.ts';
 import { startOpsServer, type Authenticator } from './admin/ops-server.ts';
 import { ConnectionCache } from './delivery/smtp-client.ts';
 import { QueueManager } from './queue/queue-manager.ts';
@@ -70,6 +70,10 @@ export interface GatewayOptions {
   mtaStsPort?: number | undefined;
   /** The operations API (admin/ops-server.ts), with who may do what (not served when absent). */
   ops?: { host: string; port: number; auth: Authenticator } | undefined;
+  /** One of a pod's worker processes (workers/): the SMTP and handover ports are shared with the others (SO_REUSEPORT), the kernel spreads connections. */
+  reusePort?: boolean | undefined;
+  /** A handover listener on 127.0.0.1 (port 0: any free one), where the pod drains a spool no worker owns any more (workers/worker-layout.ts). */
+  localHandover?: { port: number; token: string } | undefined;
 }
 
 /** MTA-STS policies looked up with the config's resolver, fetched trusting the system roots and tls.outbound.ca. */
@@ -83,10 +87,11 @@ interface Bound {
   smtp: Server;
   metrics?: Server | undefined;
   handover?: HandoverServer | undefined;
+  localHandover?: HandoverServer | undefined;
   ops?: HttpServer | undefined;
 }
 
-function portError(err: Error, at: { host: string; port: number }, what: string): Error {
+export function portError(err: Error, at: { host: string; port: number }, what: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE') return new StartupError(`cannot listen for ${what} on ${at.host}:${at.port}: the address is already in use`);
   if (code === 'EACCES') return new StartupError(`cannot listen for ${what} on ${at.host}:${at.port}: permission denied (ports below 1024 need privileges)`);
@@ -94,10 +99,10 @@ function portError(err: Error, at: { host: string; port: number }, what: string)
   return err;
 }
 
-function listenOn(server: Server, host: string, port: number, what: string): Promise<void> {
+export function listenOn(server: Server, host: string, port: number, what: string, reusePort = false): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(portError(err, { host, port }, what)));
-    server.listen(port, host, () => {
+    server.listen({ port, host, reusePort }, () => {
       server.removeAllListeners('error');
       resolve();
     });
@@ -125,6 +130,7 @@ export class Gateway {
   private readonly options: GatewayOptions;
   private metricsServer: Server | undefined;
   private handoverServer: HandoverServer | undefined;
+  private localHandover: HandoverServer | undefined;
   private opsServer: HttpServer | undefined;
   private stopping = false;
   private scannerCheck: { at: number; problem: string | undefined } = { at: 0, problem: undefined };
@@ -139,6 +145,7 @@ export class Gateway {
     this.server = bound.smtp;
     this.metricsServer = bound.metrics;
     this.handoverServer = bound.handover;
+    this.localHandover = bound.localHandover;
     this.opsServer = bound.ops;
   }
 
@@ -147,11 +154,7 @@ export class Gateway {
     const rt = this.runtime;
     return {
       queue: rt.queueAdmin, backup: { store: rt.backup, release: (id, to) => this.releaseBackup(id, to) }, traffic: rt.traffic,
-      // The running config; at hosting-provider scale only the first 100 LocalDomains (100,000 would be 15 MB a page view).
-      config: () => {
-        const c = this.runtime.config;
-        return c.localDomains.length > 100 ? { ...c, localDomains: c.localDomains.slice(0, 100), localDomainsShown: `100 of ${c.localDomains.length}` } : c;
-      },
+      config: () => configView(this.runtime.config),
       status: async () => {
         const current = this.runtime;
         const q = current.queueAdmin.stats();
@@ -170,6 +173,11 @@ export class Gateway {
   get opsAddress(): { host: string; port: number } | undefined {
     const a = this.opsServer?.address() as AddressInfo | undefined;
     return a ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** Port of the loopback handover listener (options.localHandover), when it runs. */
+  get localHandoverPort(): number | undefined {
+    return this.localHandover?.port;
   }
 
   /** Address of the metrics/health listener, when it runs. */
@@ -191,6 +199,16 @@ export class Gateway {
       this.scannerCheck = { at: Date.now(), problem: await scannersReachable(rt.config) };
     }
     return this.scannerCheck.problem;
+  }
+
+  /** The logger of the running config (it feeds the traffic log). */
+  get log(): Logger {
+    return this.runtime.logger;
+  }
+
+  /** Counts a config version that was refused before it reached reload(). */
+  rejected(): void {
+    this.runtime.metrics.configReloads.inc({ result: 'rejected' });
   }
 
   /** The runtime new connections get (config, tables, services). */
@@ -219,17 +237,23 @@ export class Gateway {
     const metrics = new GatewayMetrics();
     const bound: Bound = { smtp: createListener(() => gw!.current, ready.promise) };
     try {
-      await listenOn(bound.smtp, options.host, options.port, 'SMTP');
+      const reusePort = options.reusePort ?? false;
+      await listenOn(bound.smtp, options.host, options.port, 'SMTP', reusePort);
       if (options.handover) {
-        bound.handover = await startHandoverServer(() => gw?.runtime, options.handover, options.handover.token, config.hostname)
+        bound.handover = await startHandoverServer(() => gw?.runtime, { ...options.handover, reusePort }, options.handover.token, config.hostname)
           .catch((err: Error) => { throw portError(err, options.handover!, 'handover'); });
+      }
+      if (options.localHandover) {
+        const at = { host: '127.0.0.1', port: options.localHandover.port, reusePort: true };
+        bound.localHandover = await startHandoverServer(() => gw?.runtime, at, options.localHandover.token, config.hostname)
+          .catch((err: Error) => { throw portError(err, at, 'the local handover'); });
       }
       if (options.metrics) {
         bound.metrics = await metrics.serve(options.metrics.host, options.metrics.port, () => (gw ? gw.readiness() : Promise.resolve('starting')))
           .catch((err: Error) => { throw portError(err, options.metrics!, 'metrics'); });
       }
       if (options.ops) {
-        bound.ops = await startOpsServer(options.ops.host, options.ops.port, () => gw?.targets(), options.ops.auth, () => gw?.runtime.logger ?? logger)
+        bound.ops = await startOpsServer(options.ops.host, options.ops.port, async (r, log) => (gw ? route(gw.targets(), r, log) : undefined), options.ops.auth, () => gw?.runtime.logger ?? logger)
           .catch((err: Error) => { throw portError(err, options.ops!, 'the operations API'); });
       }
       gw = await Gateway.open(config, options, logger, metrics, bound, lock);
@@ -237,6 +261,7 @@ export class Gateway {
       ready.reject(err);
       bound.smtp.close();
       await bound.handover?.close();
+      await bound.localHandover?.close();
       bound.metrics?.close();
       bound.ops?.close();
       await lock.release();
@@ -315,7 +340,7 @@ export class Gateway {
     const ref: { gw?: Gateway } = {};
     let admin: HttpServer;
     try {
-      admin = await startAdminServer(adminSocketPath(options.stateDir), () => ref.gw?.targets(), () => log);
+      admin = await startAdminServer(adminSocketPath(options.stateDir), async (r, l) => (ref.gw ? route(ref.gw.targets(), r, l) : undefined), () => log);
     } catch (err) {
       await spool.close();
       await traffic?.close();
@@ -426,6 +451,7 @@ export class Gateway {
     if (retire) result = await this.retire(retire);
     else await this.runtime.queue.stop();
     if (this.handoverServer) await this.handoverServer.close();
+    if (this.localHandover) await this.localHandover.close();
     await new Promise<void>((resolve) => this.admin.close(() => resolve()));
     if (this.metricsServer) await new Promise<void>((resolve) => this.metricsServer!.close(() => resolve()));
     if (this.opsServer) {

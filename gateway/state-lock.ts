@@ -27,12 +27,22 @@ export function processStartTime(pid: number): string {
   }
 }
 
+/** A zombie (Z) or dead (X) process holds nothing: killed, and not yet reaped (a container whose PID 1 does not reap orphans). */
+export function exitedState(stat: string): boolean {
+  const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  return state === 'Z' || state === 'X';
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return !exitedState(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc here: the signal said it runs
   }
 }
 

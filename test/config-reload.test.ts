@@ -13,7 +13,7 @@ import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { startMailgw } from './helpers/mailgw-process.ts';
 
 
-it('applies a changed config live without dropping the session in flight; refuses an invalid one', { timeout: 60_000 }, async () => {
+for (const workers of [1, 2]) it(`applies a changed config live without dropping the session in flight; refuses an invalid one (${workers} worker${workers > 1 ? 's' : ''})`, { timeout: 60_000 }, async () => {
   const dir = tempDir('mailgw-reload-');
   const file = join(dir, 'gateway.json');
   // Written like the kubelet does: a new file renamed into place.
@@ -24,7 +24,7 @@ it('applies a changed config live without dropping the session in flight; refuse
   const v1 = buildConfig({ spec: { integration: 'BehindEdgeGateway', limits: { pregreetDelay: '0' } }, domains: ['old.test'] });
   const v2 = buildConfig({ spec: { integration: 'BehindEdgeGateway', limits: { pregreetDelay: '0' } }, domains: ['new.test'] });
   write(JSON.stringify(v1));
-  const gw = await startMailgw(['gateway', '--config', file, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--config-poll', '100ms']);
+  const gw = await startMailgw(['gateway', '--config', file, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--config-poll', '100ms', '--workers', String(workers)]);
   const { port, lines, proc } = gw;
   const waitFor = (event: string, n: number) => gw.waitFor(event, n);
   try {
@@ -57,7 +57,9 @@ it('applies a changed config live without dropping the session in flight; refuse
     after.close();
     const rejected = lines.find((l) => l.event === 'config-rejected')!;
     assert.ok((rejected.errors as string[]).some((e) => /^hostname: /.test(e)));
-    assert.equal(lines.filter((l) => l.event === 'config-reloaded').length, 1);
+    // Every worker applied the good version once; the bad ones were refused once, for the pod, before any worker saw them.
+    assert.deepEqual(lines.filter((l) => l.event === 'config-reloaded').map((l) => l.worker ?? 0).sort(), Array.from({ length: workers }, (_, i) => i));
+    assert.equal(lines.filter((l) => l.event === 'config-rejected').length, 2);
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));

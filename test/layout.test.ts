@@ -5,7 +5,8 @@
  * and one injector is the queue's only front door.
  * - No stage folder imports a folder of an earlier stage (the injector
  *   excepted: every stage may hand it a new queue entry). Folders outside
- *   the flow (spool, tables, mime, backup, admin, handover, traffic) and the top-level
+ *   the flow (spool, tables, mime, backup, admin, handover, traffic, and workers:
+ *   the processes of a pod) and the top-level
  *   shared modules may be imported by any stage.
  * - Only the injector starts a spool entry (`spool.begin`).
  */
@@ -43,7 +44,7 @@ describe('gateway layout', () => {
   });
 
   it('every gateway folder has its place: a step in the flow or a shared one', () => {
-    const shared = ['spool', 'tables', 'mime', 'backup', 'admin', 'handover', 'traffic'];
+    const shared = ['spool', 'tables', 'mime', 'backup', 'admin', 'handover', 'traffic', 'workers'];
     const folders = readdirSync(GATEWAY).filter((f) => statSync(join(GATEWAY, f)).isDirectory());
     assert.deepEqual(folders.filter((f) => !(f in STEP) && !shared.includes(f)), []);
   });

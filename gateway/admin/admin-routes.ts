@@ -159,6 +159,18 @@ async function backup(t: AdminTargets, r: AdminRequest, log: (o: Record<string, 
   return qid ? reply(200, { id, queued: qid }) : reply(400, { error: 'nothing to release to' });
 }
 
+/**
+ * Answers one checked request; undefined while the gateway behind it is still
+ * starting (503). A gateway routes to its own targets (route below); a pod
+ * with several worker processes fans out to them (gateway/workers/pod-admin.ts).
+ */
+export type AdminRouter = (r: AdminRequest, logger: Logger) => Promise<AdminReply | undefined>;
+
+/** What the running config looks like through the API: at hosting-provider scale only the first 100 LocalDomains (100,000 would be 15 MB a page view). */
+export function configView<C extends { localDomains: readonly unknown[] }>(c: C): C | (C & { localDomainsShown: string }) {
+  return c.localDomains.length > 100 ? { ...c, localDomains: c.localDomains.slice(0, 100), localDomainsShown: `100 of ${c.localDomains.length}` } : c;
+}
+
 /** Answers one request whose permission the caller has checked (permissionFor). */
 export async function route(t: AdminTargets, r: AdminRequest, logger: Logger): Promise<AdminReply> {
   const [, area, id, action] = r.url.pathname.split('/').filter(Boolean);

@@ -9,7 +9,7 @@
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import { permissionFor, route, type AdminTargets } from './admin-routes.ts';
+import { permissionFor, type AdminRouter } from './admin-routes.ts';
 
 export type { BackupAdmin } from './admin-routes.ts';
 
@@ -17,7 +17,12 @@ export function adminSocketPath(stateDir: string): string {
   return `${stateDir}/admin.sock`;
 }
 
-export async function startAdminServer(socketPath: string, targets: () => AdminTargets | undefined, logger: () => Logger): Promise<Server> {
+/** The header with which a pod's supervisor passes on who asked it (whoever may open the socket may do everything anyway). */
+export const ACTOR_HEADER = 'x-mailgw-actor';
+/** With "0", a backup is answered as the operations API shows it (headers and text), for a supervisor that serves that API. */
+export const RAW_HEADER = 'x-mailgw-raw';
+
+export async function startAdminServer(socketPath: string, router: AdminRouter, logger: () => Logger): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -26,10 +31,9 @@ export async function startAdminServer(socketPath: string, targets: () => AdminT
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://admin');
     if (!permissionFor(method, url.pathname)) return send(404, { error: 'not found' });
-    const t = targets();
-    if (!t) return send(503, { error: 'the gateway is starting' });
-    route(t, { method, url, actor: 'admin-socket', rawBackups: true }, logger())
-      .then((r) => send(r.status, r.body), (err: Error) => send(500, { error: err.message }));
+    const actor = req.headers[ACTOR_HEADER];
+    router({ method, url, actor: typeof actor === 'string' && actor ? actor.slice(0, 200) : 'admin-socket', rawBackups: req.headers[RAW_HEADER] !== '0' }, logger())
+      .then((r) => (r ? send(r.status, r.body) : send(503, { error: 'the gateway is starting' })), (err: Error) => send(500, { error: err.message }));
   });
   // The caller holds the state directory's lock, so a socket file left here is a dead gateway's.
   rmSync(socketPath, { force: true });

@@ -12,7 +12,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import { permissionFor, route, type AdminTargets, type Permission } from './admin-routes.ts';
+import { permissionFor, type AdminRouter, type Permission } from './admin-routes.ts';
 import { bearerToken, jsonSender, NEEDS_TOKEN } from './json-api.ts';
 
 export interface OpsIdentity {
@@ -50,8 +50,8 @@ export class StaticTokens implements Authenticator {
 }
 
 
-/** `targets` and `logger` are asked per request: the gateway behind them is built after every listener is bound, and its logger feeds the traffic log. */
-export async function startOpsServer(host: string, port: number, targets: () => AdminTargets | undefined, auth: Authenticator, logger: () => Logger): Promise<Server> {
+/** `router` and `logger` answer per request: the gateway behind them is built after every listener is bound, and its logger feeds the traffic log. */
+export async function startOpsServer(host: string, port: number, router: AdminRouter, auth: Authenticator, logger: () => Logger): Promise<Server> {
   const server = createServer((req, res) => {
     const send = jsonSender(res);
     const handle = async () => {
@@ -80,10 +80,8 @@ export async function startOpsServer(host: string, port: number, targets: () => 
         log.warn({ event: 'admin-denied', actor: who.user, action: `${method} ${url.pathname}`, permission }, `${who.user} may not ${permission}`);
         return send(403, { error: `${who.user} may not ${permission} (${method} ${url.pathname})` });
       }
-      const t = targets();
-      if (!t) return send(503, { error: 'the gateway is starting' });
-      const r = await route(t, { method, url, actor: who.user, rawBackups: false }, log);
-      return send(r.status, r.body);
+      const r = await router({ method, url, actor: who.user, rawBackups: false }, log);
+      return r ? send(r.status, r.body) : send(503, { error: 'the gateway is starting' });
     };
     handle().catch((err: Error) => {
       logger().error({ event: 'ops-error', err: err.message }, 'operations API request failed');

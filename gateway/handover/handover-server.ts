@@ -56,7 +56,7 @@ export interface HandoverServer {
   close(): Promise<void>;
 }
 
-export async function startHandoverServer(current: () => Runtime | undefined, listen: { host: string; port: number }, token: string, hostname: string): Promise<HandoverServer> {
+export async function startHandoverServer(current: () => Runtime | undefined, listen: { host: string; port: number; reusePort?: boolean }, token: string, hostname: string): Promise<HandoverServer> {
   // Bound before the spool is recovered; sessions are refused until the gateway is ready (onConnect).
   const rt = (): Runtime => {
     const r = current();
@@ -131,7 +131,7 @@ export async function startHandoverServer(current: () => Runtime | undefined, li
   server.on('error', (err) => current()?.logger.warn({ event: 'handover-listener', err: err.message }, 'handover listener error'));
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
+    server.listen({ port: listen.port, host: listen.host, reusePort: listen.reusePort ?? false }, () => {
       server.server.off('error', reject);
       resolve();
     });

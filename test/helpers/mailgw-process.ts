@@ -38,7 +38,13 @@ export function collectJsonLines(stream: NodeJS.ReadableStream, lines: Record<st
   });
 }
 
+/**
+ * `mailgw ARGS`. A `gateway` without --workers runs one process (the default,
+ * the machine's CPUs, would make a test's shape depend on the machine); the
+ * tests of a pod with several workers ask for them.
+ */
 export async function startMailgw(args: string[], env: Record<string, string> = {}): Promise<MailgwProcess> {
+  if (args[0] === 'gateway' && !args.includes('--workers')) args = [...args, '--workers', '1'];
   const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((r) => proc.once('exit', r));

@@ -2,7 +2,10 @@
  * Crash under load, receiving and delivering at once: the gateway process
  * (`mailgw gateway`) takes mail from concurrent senders and delivers it to a
  * real SMTP peer that answers slowly, and is SIGKILLed at a random moment,
- * then restarted, round after round. At the end:
+ * then restarted, round after round. With two worker processes
+ * (`--workers 2`) each round first SIGKILLs one worker, which the
+ * supervisor restarts on its own spool while the load goes on, then the
+ * whole pod (supervisor and workers at once). At the end:
  * - every acknowledged message reached the internal server at least once,
  *   with its body intact;
  * - duplicates are bounded by the deliveries that can be in flight at a kill:
@@ -23,6 +26,7 @@ import { startSink } from '../helpers/sink.ts';
 import { queueCli, startMailgw } from '../helpers/mailgw-process.ts';
 import { eventually } from '../helpers/wait.ts';
 import { Spool } from '../../gateway/spool/spool.ts';
+import { workerStateDir } from '../../gateway/workers/worker-layout.ts';
 import { pick, record } from './mode.ts';
 
 const ROUNDS = pick(4, 20);
@@ -61,7 +65,22 @@ async function sender(port: number, acked: Map<string, string>, counter: { n: nu
   }
 }
 
-it(`delivers every acknowledged message at least once across ${ROUNDS} SIGKILLs under load`, { timeout: 900_000 }, async () => {
+/** The pids of the pod's processes now: the supervisor and each worker's latest (from their `listening` lines). */
+function podPids(proc: { pid?: number | undefined }, lines: Record<string, unknown>[]): { supervisor: number; workers: Map<number, number> } {
+  const workers = new Map<number, number>();
+  for (const l of lines) if (l.event === 'listening' && typeof l.worker === 'number') workers.set(l.worker, l.pid as number);
+  return { supervisor: proc.pid!, workers };
+}
+
+const killQuietly = (pid: number) => {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+};
+
+for (const workers of [1, 2]) it(`delivers every acknowledged message at least once across ${ROUNDS} SIGKILLs under load (${workers > 1 ? `${workers} workers: one worker, then the whole pod` : 'one process'})`, { timeout: 900_000 }, async () => {
   const internal = await startSink({ dataDelayMs: 15 });
   const stateDir = tempDir('mailgw-crash-load-');
   const configFile = join(stateDir, 'config.json');
@@ -69,7 +88,7 @@ it(`delivers every acknowledged message at least once across ${ROUNDS} SIGKILLs 
     spec: { integration: 'BehindEdgeGateway', queue: { minBackoff: '1s', maxBackoff: '2s' } },
     domains: [{ domain: 'example.com', routing: { host: '127.0.0.1', port: internal.port } }], networks: ['127.0.0.1/32'],
   })));
-  const start = () => startMailgw(['gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir]);
+  const start = () => startMailgw(['gateway', '--config', configFile, '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--workers', String(workers)]);
   const acked = new Map<string, string>();
   const counter = { n: 0 };
   let corruptReports = 0;
@@ -79,12 +98,26 @@ it(`delivers every acknowledged message at least once across ${ROUNDS} SIGKILLs 
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const child = live = await start();
-      const recovered = child.lines.find((l) => l.event === 'spool-recovered')!;
-      recoveredTotal += recovered.messages as number;
+      if (workers > 1) await child.waitFor('listening', workers + 1); // every worker, then the pod
+      for (const r of child.lines.filter((l) => l.event === 'spool-recovered')) recoveredTotal += r.messages as number;
       const stop = { now: false };
       const load = Array.from({ length: SESSIONS }, () => sender(child.port, acked, counter, stop));
       await new Promise((r) => setTimeout(r, 300 + Math.random() * 1200));
-      child.proc.kill('SIGKILL');
+      if (workers > 1) {
+        // One worker dies; the supervisor starts it again on its spool while the others keep taking mail.
+        const victim = Math.floor(Math.random() * workers);
+        killQuietly(podPids(child.proc, child.lines).workers.get(victim)!);
+        await child.waitFor('worker-restarted', 1, 30_000);
+        for (const r of child.lines.filter((l) => l.event === 'spool-recovered' && l.worker === victim).slice(1)) recoveredTotal += r.messages as number;
+        const again = Array.from({ length: SESSIONS / 2 }, () => sender(child.port, acked, counter, stop));
+        await new Promise((r) => setTimeout(r, 300 + Math.random() * 800));
+        // Then the whole pod at once, as when its node dies.
+        const pids = podPids(child.proc, child.lines);
+        for (const pid of [pids.supervisor, ...pids.workers.values()]) killQuietly(pid);
+        load.push(...again);
+      } else {
+        child.proc.kill('SIGKILL');
+      }
       await child.exited;
       stop.now = true;
       await Promise.all(load);
@@ -129,20 +162,27 @@ it(`delivers every acknowledged message at least once across ${ROUNDS} SIGKILLs 
     }
     const duplicates = [...copies.values()].reduce((a, n) => a + n - 1, 0);
     const lost = [...acked.keys()].filter((id) => !copies.has(id)).length;
-    const spool = await Spool.open(join(stateDir, 'spool'));
-    const left = spool.size;
-    const unhandled = spool.recovery.damagedRanges.length + spool.recovery.partials.length;
-    await spool.close();
-    record('crash', { rounds: ROUNDS, acknowledged: acked.size, delivered: copies.size, lost, duplicates, duplicateBound: ROUNDS * IN_FLIGHT_PER_KILL, recoveredAtRestarts: recoveredTotal, corruptReports, leftInSpool: left });
+    let left = 0;
+    let unhandled = 0;
+    for (const dir of workers > 1 ? Array.from({ length: workers }, (_, i) => workerStateDir(stateDir, i)) : [stateDir]) {
+      const spool = await Spool.open(join(dir, 'spool'));
+      left += spool.size;
+      unhandled += spool.recovery.damagedRanges.length + spool.recovery.partials.length;
+      await spool.close();
+    }
+    // Each kill may catch every worker's active set in flight (one worker, then all of them).
+    const duplicateBound = ROUNDS * IN_FLIGHT_PER_KILL * (workers > 1 ? 1 + workers : 1);
+    record(workers > 1 ? `crash-${workers}-workers` : 'crash', { workers, rounds: ROUNDS, acknowledged: acked.size, delivered: copies.size, lost, duplicates, duplicateBound, recoveredAtRestarts: recoveredTotal, corruptReports, leftInSpool: left });
     assert.ok(acked.size > ROUNDS * SESSIONS, `enough load (${acked.size} acknowledged)`);
     assert.equal(lost, 0, 'no acknowledged message lost');
-    assert.ok(duplicates <= ROUNDS * IN_FLIGHT_PER_KILL, `duplicates (${duplicates}) only from deliveries in flight at a kill`);
+    assert.ok(duplicates <= duplicateBound, `duplicates (${duplicates}) only from deliveries in flight at a kill`);
     // A message delivered but not yet marked removed is delivered again after the restart: it must be gone now.
     assert.equal(left, 0, 'the spool is empty after the last run');
     assert.equal(unhandled, 0, 'nothing damaged is left in the spool after recovery moved it aside');
   } finally {
     if (live && live.proc.exitCode === null && live.proc.signalCode === null) {
-      live.proc.kill('SIGKILL');
+      const pids = podPids(live.proc, live.lines);
+      for (const pid of [pids.supervisor, ...pids.workers.values()]) killQuietly(pid);
       await live.exited;
     }
     await internal.close();
