@@ -20,6 +20,7 @@ import { submit } from './helpers/submit.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
 import { eventually } from './helpers/wait.ts';
 import { Spool } from '../gateway/spool/spool.ts';
+import { workerStateDir } from '../gateway/workers/worker-layout.ts';
 import { mailGateway } from '../api/index.ts';
 import { render } from '../operator/render.ts';
 import { startCluster, withoutCluster, type Cluster } from './helpers/cluster.ts';
@@ -132,6 +133,29 @@ describe('handover on scale-down', () => {
     } finally {
       await internal.close();
     }
+  });
+
+  it('a pod with two workers hands over every worker\'s queue', { timeout: 90_000 }, async () => {
+    const state = join(dir, 'retiring-workers');
+    const gw = await startMailgw(gatewayArgs(state, ['--handover-peers', `127.0.0.1:${peerHandoverPort}`, '--workers', '2']));
+    // Each submission is a connection of its own: the kernel spreads them over both workers.
+    const sent = await queueDeferred(gw, state, 16, 'workers');
+    const byWorker = new Set(gw.lines.filter((l) => l.event === 'message' && l.code === 250).map((l) => l.worker));
+    assert.deepEqual([...byWorker].sort(), [0, 1], 'both workers took mail');
+    gw.proc.kill('SIGTERM');
+    assert.equal(await gw.exited, 0, 'exits 0 with nothing left behind');
+    const retired = gw.lines.filter((l) => l.event === 'retired');
+    assert.deepEqual(retired.map((l) => l.worker).sort(), [0, 1], 'each worker retired');
+    assert.equal(retired.reduce((n, l) => n + (l.handedOver as number), 0), 16);
+    assert.equal(retired.reduce((n, l) => n + (l.left as number), 0), 0);
+    for (const w of [0, 1]) {
+      const spool = await Spool.open(join(workerStateDir(state, w), 'spool'));
+      assert.equal(spool.size, 0, `worker ${w}'s spool is empty`);
+      await spool.close();
+    }
+    const atPeer = await queueOf(peerState);
+    assert.deepEqual(new Set(atPeer.map((m) => m.id)), new Set(sent.values()), 'the peer holds each of them, once');
+    for (const m of atPeer) assert.equal((await queueCli(peerState, 'delete', m.id)).status, 0);
   });
 
   it('refuses sessions without the token, and relays nothing through the handover port', { timeout: 30_000 }, async () => {

@@ -133,7 +133,8 @@ async function queue(t: AdminTargets, r: AdminRequest, log: (o: Record<string, u
   const ok = r.method === 'DELETE' ? await q.delete(id)
     : action === 'flush' ? (await q.flush([id])).length > 0
       : action === 'hold' ? await q.hold(id) : await q.release(id);
-  log({ qid: id, ok }, 'queue administration');
+  // Only what was done is an action (a pod's supervisor asks each worker in turn; those without the message did nothing).
+  if (ok) log({ qid: id, ok }, 'queue administration');
   return ok ? reply(200, { id, ok }) : reply(404, { error: `no message ${id} in the queue (or it is held)` });
 }
 
