@@ -249,7 +249,21 @@ export const mailGatewaySpec = z.strictObject({
       facility: z.enum(SYSLOG_FACILITIES).default('local0').describe('Syslog facility of the events.'),
     }).optional().describe('Send traffic and audit events as CEF over syslog (RFC 5424 framing); unset: not sent.'),
   }).prefault({}).describe('Export to a SIEM (docs/operations.md has the CEF field mapping).'),
-  replicas: z.number().int().min(0).max(100).default(2).describe('Number of gateway pods.'),
+  replicas: z.number().int().min(0).max(100).default(2).describe('Number of gateway pods (with autoscaling: ignored, the autoscaler decides).'),
+  autoscaling: z.strictObject({
+    mode: z.enum(['Operator', 'HorizontalPodAutoscaler']).default('Operator')
+      .describe('Operator: the operator scales the gateway from its pods\' own metrics (queue backlog, CPU), scale-down one pod at a time through the handover. HorizontalPodAutoscaler: the platform\'s HPA owns the replica count (render one for CPU, e.g. with the Helm chart\'s gateway.autoscaling); the operator leaves it alone.'),
+    minReplicas: z.number().int().min(1).max(100).default(2).describe('Fewest gateway pods.'),
+    maxReplicas: z.number().int().min(1).max(100).describe('Most gateway pods.'),
+    targetQueueAge: duration.default('30s').describe('Scale up while a pod\'s oldest message still waiting for its first delivery attempt is older than this (deferred mail, waiting for its next hop, does not count).'),
+    targetCPUUtilization: z.number().int().min(1).max(100).default(70).describe('Scale to keep the pods\' average CPU at this percentage of their CPU request (of one CPU when resources set none).'),
+    scaleUpStabilization: duration.default('30s').describe('A scale-up waits until the load has asked for it this long, and comes this long after the previous change.'),
+    scaleDownStabilization: duration.default('5m').describe('A scale-down waits until every recommendation in this window was lower; then one pod at a time, each after the previous one has handed its queue over and gone.'),
+  }).meta({
+    'x-kubernetes-validations': [{ rule: '!has(self.minReplicas) || self.minReplicas <= self.maxReplicas', message: 'autoscaling.minReplicas must not exceed maxReplicas', fieldPath: '.minReplicas' }],
+  }).superRefine((a, ctx) => {
+    if (a.minReplicas > a.maxReplicas) ctx.addIssue({ code: 'custom', path: ['minReplicas'], message: 'minReplicas must not exceed maxReplicas' });
+  }).optional().describe('Autopilot: scale the gateway pods with the load (unset: spec.replicas pods).'),
   image: z.string().min(1).max(512).optional().describe(`Container image of the gateway. Default: the operator's own image (its --gateway-image flag, which the Helm chart sets from image.repository and image.tag), else ${DEFAULT_IMAGE}.`),
   resources: freeForm('Compute resources of the gateway container (Kubernetes ResourceRequirements).').optional(),
   service: z

@@ -36,6 +36,17 @@ export const mailGatewayStatus = z.strictObject({
   networks: z.number().int().min(0).optional().describe('TrustedNetworks accepted by this gateway.'),
   configHash: z.string().max(128).optional().describe('Hash of the rendered gateway config now rolled out.'),
   lint: z.array(lintFinding).max(100).optional().describe('Findings of the integration-scheme lint.'),
+  autoscaling: z.strictObject({
+    replicas: z.number().int().min(0).describe('The replica count the autoscaler decided (what the StatefulSet is given).'),
+    desiredReplicas: z.number().int().min(0).optional().describe('What the last sample asked for, before the stabilization windows.'),
+    reason: z.string().max(1024).optional().describe('Why, in words: the signal that decided and its value against its target.'),
+    lastScaleTime: z.string().max(64).optional().describe('When the replica count last changed.'),
+    backlogSeconds: z.number().min(0).optional().describe('The oldest message waiting for its first delivery attempt, over all pods.'),
+    cpuUtilization: z.number().min(0).optional().describe('The pods\' average CPU, in percent of their request.'),
+    connections: z.number().int().min(0).optional().describe('SMTP connections open, over all pods.'),
+    queued: z.number().int().min(0).optional().describe('Messages queued, over all pods.'),
+    sampledPods: z.number().int().min(0).optional().describe('Pods whose metrics were read in the last sample.'),
+  }).optional().describe('The autopilot (spec.autoscaling): its decision and the signals behind it.'),
 });
 
 export const attachedStatus = z.strictObject({

@@ -113,14 +113,16 @@ async function probe(target: number, stop: { now: boolean }): Promise<number[]> 
 const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : NaN);
 const median = (xs: number[]) => pct(xs, 50);
 
-/** mailgw-no-traffic-log runs only when --only names it: the traffic log's cost, measured in the same run. */
-type System = 'sink' | 'Postfix' | 'Haraka' | 'mailgw' | 'mailgw-no-traffic-log';
+/** mailgw-no-traffic-log runs only when --only names it: the traffic log's cost, measured in the same run. mailgw-2-workers: the same gateway with `--workers 2`. */
+type System = 'sink' | 'Postfix' | 'Haraka' | 'mailgw' | 'mailgw-2-workers' | 'mailgw-no-traffic-log';
+const MAILGWS = ['mailgw', 'mailgw-2-workers'] as const;
 
 async function startSystem(system: System, sinkPort: number): Promise<Running | undefined> {
   if (system === 'Postfix') return startPostfix(await port(), sinkPort);
   if (system === 'Haraka') return startHaraka(await port(), sinkPort, 'sender.test');
   if (system === 'mailgw') return startMailgw(await port(), sinkPort, PROFILE_DIR);
   if (system === 'mailgw-no-traffic-log') return startMailgw(await port(), sinkPort, PROFILE_DIR, undefined, false);
+  if (system === 'mailgw-2-workers') return startMailgw(await port(), sinkPort, PROFILE_DIR, undefined, true, 2);
   return undefined;
 }
 
@@ -250,9 +252,9 @@ async function main(): Promise<void> {
     `Server CPU is the machine's busy time during the run minus the sink-only run's (load generator and sink), per message. Latency is end of DATA to 250, from a probe session running during the load. Haraka ${HARAKA_VERSION} runs as one process (its default) and does not fsync its queue files; Postfix and mailgw do.`, '',
   ];
   const workloads = ONLY_WORKLOAD ? [WORKLOADS[Number(ONLY_WORKLOAD) - 1]!] : WORKLOADS;
-  const systems = (['sink', 'Postfix', 'Haraka', 'mailgw', 'mailgw-no-traffic-log'] as const).filter((s) => s === 'sink' || (ONLY ? ONLY.includes(s) : s !== 'mailgw-no-traffic-log'));
+  const systems = (['sink', 'Postfix', 'Haraka', 'mailgw', 'mailgw-2-workers', 'mailgw-no-traffic-log'] as const).filter((s) => s === 'sink' || (ONLY ? ONLY.includes(s) : s !== 'mailgw-no-traffic-log'));
   for (const w of workloads) {
-    const results: Record<string, Result[]> = { sink: [], Postfix: [], Haraka: [], mailgw: [], 'mailgw-no-traffic-log': [] };
+    const results: Record<string, Result[]> = { sink: [], Postfix: [], Haraka: [], mailgw: [], 'mailgw-2-workers': [], 'mailgw-no-traffic-log': [] };
     for (let r = 0; r < RUNS; r++) {
       for (const system of systems) {
         process.stderr.write(`${w.name}: ${system} run ${r + 1}/${RUNS}\n`);
@@ -266,9 +268,15 @@ async function main(): Promise<void> {
       const serverCpu = s === 'sink' ? NaN : med(s, (r) => r.busyPerMsg) - sinkCpu;
       lines.push(`| ${s === 'sink' ? 'smtp-sink alone (generator ceiling)' : s} | ${fmt(med(s, (r) => r.accepted))} | ${fmt(med(s, (r) => r.e2e))} | ${fmt(serverCpu, 2)} | ${s === 'sink' ? '' : fmt(med(s, (r) => r.rss) / 1024 / 1024)} | ${fmt(med(s, (r) => r.p50), 1)} | ${fmt(med(s, (r) => r.p99), 1)} | ${results[s]!.reduce((n, r) => n + r.failures, 0)} |`);
     }
-    for (const other of ['Postfix', 'Haraka'].filter((o) => systems.includes(o as System) && systems.includes('mailgw'))) {
-      const ratio = (f: (r: Result) => number) => med('mailgw', f) / med(other, f);
-      lines.push('', `mailgw / ${other}: accepted ×${fmt(ratio((r) => r.accepted), 2)}, end-to-end ×${fmt(ratio((r) => r.e2e), 2)}, p99 ×${fmt(ratio((r) => r.p99), 2)}.`);
+    for (const ours of MAILGWS.filter((m) => systems.includes(m))) {
+      for (const other of ['Postfix', 'Haraka'].filter((o) => systems.includes(o as System))) {
+        const ratio = (f: (r: Result) => number) => med(ours, f) / med(other, f);
+        lines.push('', `${ours} / ${other}: accepted ×${fmt(ratio((r) => r.accepted), 2)}, end-to-end ×${fmt(ratio((r) => r.e2e), 2)}, p99 ×${fmt(ratio((r) => r.p99), 2)}.`);
+      }
+    }
+    if (systems.includes('mailgw') && systems.includes('mailgw-2-workers')) {
+      const cpu = (s: string) => med(s, (r) => r.busyPerMsg) - sinkCpu;
+      lines.push('', `2 workers / 1: end-to-end ×${fmt(med('mailgw-2-workers', (r) => r.e2e) / med('mailgw', (r) => r.e2e), 2)}, server CPU per message ×${fmt(cpu('mailgw-2-workers') / cpu('mailgw'), 2)}.`);
     }
     if (systems.includes('mailgw') && systems.includes('mailgw-no-traffic-log')) {
       const ratio = (f: (r: Result) => number) => med('mailgw', f) / med('mailgw-no-traffic-log', f);

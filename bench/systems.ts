@@ -104,7 +104,8 @@ export async function startPostfix(port: number, sinkPort: number, messageSize?:
 
 /** profileDir: run under --cpu-prof and stop with SIGTERM so the profile is written there. */
 /** trafficLog false: the same gateway without its traffic log (`--only mailgw,mailgw-no-traffic-log` measures what the log costs). */
-export async function startMailgw(port: number, sinkPort: number, profileDir?: string, messageSize?: number, trafficLog = true): Promise<Running> {
+/** workers: `--workers N` (a supervisor and N worker processes sharing the port; mailgw up's default is 1). */
+export async function startMailgw(port: number, sinkPort: number, profileDir?: string, messageSize?: number, trafficLog = true, workers = 1): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-mailgw-'));
   writeFileSync(join(dir, 'gateway.yaml'), `apiVersion: mailgw.io/v1alpha1
 kind: MailGateway
@@ -124,13 +125,31 @@ metadata: { name: loopback }
 spec: { gatewayRef: { name: bench }, cidrs: ["127.0.0.0/8"] }
 `);
   const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const proc = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/mailgw.js'), 'up', '-f', join(dir, 'gateway.yaml'), '--listen', `127.0.0.1:${port}`, '--state-dir', join(dir, 'state')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(process.execPath, [...nodeFlags, join(ROOT, 'bin/mailgw.js'), 'up', '-f', join(dir, 'gateway.yaml'), '--listen', `127.0.0.1:${port}`, '--state-dir', join(dir, 'state'), '--workers', String(workers)],
+    { stdio: ['ignore', 'pipe', 'inherit'], detached: true }); // its own process group: the stop takes the workers too
+  // Listening once the pod says so (with workers: after every worker bound the port; the first alone would answer earlier).
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error('mailgw did not start listening within 30 s')), 30_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      if (seen === 'done') return;
+      seen = (seen + d.toString('latin1')).slice(-4096);
+      if (/"event":"listening"/.test(seen) && (workers === 1 || /"workers":\d+/.test(seen))) {
+        seen = 'done';
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
   await waitPort(port);
   return {
-    name: trafficLog ? 'mailgw' : 'mailgw-no-traffic-log', port, pid: proc.pid,
+    name: workers > 1 ? `mailgw-${workers}-workers` : trafficLog ? 'mailgw' : 'mailgw-no-traffic-log', port, pid: proc.pid,
     stop: async () => {
-      proc.kill(profileDir ? 'SIGTERM' : 'SIGKILL');
-      await new Promise((r) => proc.once('exit', r));
+      const exited = new Promise((r) => proc.once('exit', r));
+      if (profileDir) proc.kill('SIGTERM'); // the supervisor stops its workers, each writing its profile
+      else process.kill(-proc.pid!, 'SIGKILL');
+      await exited;
+      if (workers > 1) await new Promise((r) => setTimeout(r, 300)); // the workers' exits, after the supervisor's
     },
   };
 }

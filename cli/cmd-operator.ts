@@ -55,7 +55,15 @@ async function loadCluster(file: string | undefined): Promise<KubeConfig> {
   return kc;
 }
 
-export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image', 'watch-namespaces', 'config-limit'] as const;
+function metricsPortFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new UsageError('--gateway-metrics-port: expected a port number');
+  return n;
+}
+
+export const OPERATOR_FLAGS = ['kubeconfig', 'metrics-address', 'lease-namespace', 'lease-duration', 'identity', 'resync', 'watch-silence', 'gateway-image', 'watch-namespaces', 'config-limit',
+  'autoscale-interval', 'gateway-metrics-port'] as const;
 
 export async function cmdOperator(argv: string[]): Promise<number> {
   const args = parseArgs(argv, OPERATOR_FLAGS);
@@ -73,6 +81,8 @@ export async function cmdOperator(argv: string[]): Promise<number> {
     gatewayImage: args.flags.get('gateway-image') ?? process.env.MAILGW_GATEWAY_IMAGE,
     configLimit: configLimitFlag(args.flags),
     watchNamespaces: (args.flags.get('watch-namespaces') ?? '').split(',').map((n) => n.trim()).filter(Boolean),
+    autoscaleIntervalMs: duration('autoscale-interval', args.flags.get('autoscale-interval'), '15s'),
+    gatewayMetricsPort: metricsPortFlag(args.flags.get('gateway-metrics-port')),
   });
   await operator.start();
   const addr = operator.metricsAddress;

@@ -40,6 +40,8 @@ export const HELP: Record<string, string> = {
       --lease-namespace NS       namespace of the leader-election Lease (default $POD_NAMESPACE, else default)
       --lease-duration DURATION  leader lease duration (default 15s)
       --identity NAME            this replica's name in the Lease (default $POD_NAME, else host-pid)
+      --autoscale-interval DURATION  how often the autopilot reads autoscaled gateways' pods (default 15s)
+      --gateway-metrics-port PORT    the gateway pods' metrics port it reads (default 9090)
       --resync DURATION          full re-reconcile interval (default 10m)
       --watch-silence DURATION   restart a watch that has been silent this long (default 5m)
       --gateway-image IMAGE      image for gateway pods whose MailGateway sets no spec.image

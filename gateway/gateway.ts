@@ -358,6 +358,7 @@ export class Gateway {
       const s = gw.runtime.queueAdmin.stats();
       for (const [state, n] of Object.entries(s.byState)) metrics.queue.set({ state }, n);
       metrics.oldest.set(s.oldestSeconds);
+      metrics.backlog.set(s.backlogSeconds);
       const dropped = gw.runtime.traffic?.takeDropped() ?? 0;
       if (dropped > 0) metrics.trafficDropped.inc(dropped);
     };

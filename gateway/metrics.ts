@@ -16,6 +16,7 @@ export class GatewayMetrics {
   readonly messages = new Counter({ name: 'mailgw_gateway_messages_total', help: 'Messages by outcome (accepted, rejected, deleted, tempfail) and reason.', labelNames: ['outcome', 'reason', 'rule'], registers: [this.registry] });
   readonly queue = new Gauge({ name: 'mailgw_gateway_queue_messages', help: 'Queued messages by state.', labelNames: ['state'], registers: [this.registry] });
   readonly oldest = new Gauge({ name: 'mailgw_gateway_queue_oldest_seconds', help: 'Age of the oldest queued message.', aggregator: 'max', registers: [this.registry] });
+  readonly backlog = new Gauge({ name: 'mailgw_gateway_queue_backlog_seconds', help: 'Age of the oldest message waiting for its first delivery attempt: grows when the gateway cannot keep up (deferred mail is not counted). The autopilot scales on it.', aggregator: 'max', registers: [this.registry] });
   readonly deliveries = new Counter({ name: 'mailgw_gateway_deliveries_total', help: 'Delivery outcomes per recipient by status and next hop.', labelNames: ['status', 'next_hop'], registers: [this.registry] });
   readonly deliverySeconds = new Histogram({ name: 'mailgw_gateway_delivery_seconds', help: 'Time from receipt to delivery.', buckets: [0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400], registers: [this.registry] });
   readonly memoryBudget = new Gauge({ name: 'mailgw_gateway_memory_budget_bytes', help: 'The memory budget (limits.memoryBudget): bytes in use and the limit.', labelNames: ['state'], registers: [this.registry] });

@@ -89,6 +89,11 @@ export class K8sApi {
     await this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural, name, body: { status: { ...cleared, ...status } }, fieldManager: FIELD_MANAGER }, this.merge);
   }
 
+  /** Sets some keys of a mailgw.io object's status, leaving the others (a merge patch). */
+  async patchStatus(plural: string, namespace: string, name: string, partial: Obj): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace, plural, name, body: { status: partial }, fieldManager: FIELD_MANAGER }, this.merge);
+  }
+
   async event(involved: { kind: string; namespace: string; name: string; uid?: string | undefined }, type: 'Normal' | 'Warning', reason: string, message: string, now: Date): Promise<void> {
     const ts = now.toISOString();
     await this.core.createNamespacedEvent({

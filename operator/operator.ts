@@ -14,6 +14,8 @@ import { reconcile, type ClusterView } from './reconcile.ts';
 import { StatusWriter } from './status-writer.ts';
 import { ResilientInformer } from './watch.ts';
 import { WorkQueue } from './work-queue.ts';
+import { Autopilot } from './autopilot.ts';
+import { METRICS_PORT } from './render-objects.ts';
 
 type Obj = KubernetesObject & Record<string, unknown>;
 
@@ -34,6 +36,10 @@ export interface OperatorOptions {
   configLimit?: number | undefined;
   /** Namespaces to watch (the chart's watchNamespaces); empty or absent: all. */
   watchNamespaces?: string[] | undefined;
+  /** How often the autopilot samples autoscaled gateways (default 15 s). */
+  autoscaleIntervalMs?: number | undefined;
+  /** The gateway pods' metrics port the autopilot reads (default 9090, the rendered container port). */
+  gatewayMetricsPort?: number | undefined;
 }
 
 const OWNED_SELECTOR = 'app.kubernetes.io/managed-by=mailgw-operator';
@@ -58,6 +64,7 @@ export class Operator {
   /** Handover tokens known to exist (reconcile.ts): the operator never reads Secrets. */
   private readonly tokens = new Set<string>();
   private readonly statuses: StatusWriter;
+  private autopilot: Autopilot | undefined;
 
   constructor(api: K8sApi, options: OperatorOptions) {
     this.api = api;
@@ -163,6 +170,11 @@ export class Operator {
     const every = this.o.resyncMs ?? 10 * 60_000;
     this.resyncTimer = setInterval(() => this.resync(), every);
     this.resyncTimer.unref();
+    this.autopilot = new Autopilot({
+      api: this.api, logger: this.logger, gateways: () => this.listOf('MailGateway'), statefulSet: (ns, name) => this.getOf('StatefulSet', ns, name),
+      metricsPort: this.o.gatewayMetricsPort ?? METRICS_PORT, intervalMs: this.o.autoscaleIntervalMs ?? 15_000, reconcile: (key) => this.queue.add(key),
+    });
+    this.autopilot.start();
   }
 
   /** Every gateway (and every gateway a domain or network points at) gets a reconcile. */
@@ -210,6 +222,7 @@ export class Operator {
   async stop(): Promise<void> {
     await this.elector.stop();
     this.queue.stop();
+    this.autopilot?.stop();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await Promise.all(this.informers.map((i) => i.stop()));
     await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));

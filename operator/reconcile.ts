@@ -209,12 +209,15 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   const prev = raw.status as GatewayStatus | undefined;
   const stsName = `${name}-gateway`;
   const sts = ctx.view.owned('StatefulSet', namespace, stsName) as { metadata?: { generation?: number }; status?: Record<string, number> } | undefined;
-  const spec = (raw.spec ?? {}) as { replicas?: number };
+  const spec = (raw.spec ?? {}) as { replicas?: number; autoscaling?: { mode?: string; minReplicas?: number } };
+  const autoscaled = !!spec.autoscaling && (spec.autoscaling.mode ?? 'Operator') === 'Operator';
   const hash = !invalid ? rendered?.configHash : undefined;
   const selector = Object.entries(selectorLabels({ metadata: { name } } as MailGateway)).map(([k, v]) => `${k}=${v}`).join(',');
   const status = gatewayStatus(prev, {
     generation: gwMeta.generation ?? 0,
-    replicasWanted: spec.replicas ?? 2,
+    // Autoscaled: what the autopilot decided (or the HPA set on the StatefulSet).
+    replicasWanted: autoscaled ? (raw.status as GatewayStatus | undefined)?.autoscaling?.replicas ?? spec.autoscaling!.minReplicas ?? 2
+      : spec.autoscaling ? ((sts as { spec?: { replicas?: number } } | undefined)?.spec?.replicas ?? spec.autoscaling.minReplicas ?? 2) : spec.replicas ?? 2,
     statefulSet: sts ? { generation: sts.metadata?.generation ?? 0, status: sts.status ?? {} } : undefined,
     domains: invalid ? 0 : (rendered?.gatewayConfig.localDomains.length ?? 0),
     networks: invalid ? 0 : (rendered ? new Set(rendered.gatewayConfig.trustedNetworks.map((t) => t.source)).size : 0),
@@ -222,6 +225,7 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
     findings,
     invalid,
     selector,
+    autoscaled,
   }, ctx.now().toISOString());
   if (canonical(prev) !== canonical(status)) {
     await ctx.api.writeStatus('mailgateways', namespace, name, status as Obj, prev as Obj | undefined);

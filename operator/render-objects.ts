@@ -86,6 +86,14 @@ export function defaultResources(memoryBudget: number): Record<string, Record<st
   return { requests: { cpu: '100m', memory: mi(memoryBudget + 256 * 1024 * 1024) }, limits: { memory: mi(Math.max(1024 * 1024 * 1024, 2 * memoryBudget + 512 * 1024 * 1024)) } };
 }
 
+/** The StatefulSet's replica count: spec.replicas, or the autopilot's decision; undefined when a HorizontalPodAutoscaler owns it. */
+export function replicasOf(gw: MailGateway): number | undefined {
+  const a = gw.spec.autoscaling;
+  if (!a) return gw.spec.replicas;
+  if (a.mode === 'HorizontalPodAutoscaler') return undefined;
+  return Math.max(a.minReplicas, Math.min(a.maxReplicas, gw.status?.autoscaling?.replicas ?? a.minReplicas));
+}
+
 export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: PackedConfig, defaultImage = DEFAULT_IMAGE): Obj[] {
   const secrets = referencedSecrets(gw.spec);
   const spec = gw.spec;
@@ -152,7 +160,8 @@ export function renderObjects(gw: MailGateway, config: GatewayConfig, packed: Pa
     apiVersion: 'apps/v1', kind: 'StatefulSet',
     metadata: meta(gw, names.statefulSet),
     spec: {
-      replicas: spec.replicas,
+      // Autoscaled by the operator: the count it decided (status.autoscaling, within the bounds); by an HPA: none, the HPA owns it.
+      ...(replicasOf(gw) === undefined ? {} : { replicas: replicasOf(gw) }),
       serviceName: names.headless,
       podManagementPolicy: 'Parallel',
       updateStrategy: { type: 'RollingUpdate' },

@@ -24,6 +24,7 @@ import { OPERATOR_FLAGS } from '../cli/cmd-operator.ts';
 import { CONSOLE_FLAGS } from '../cli/cmd-console.ts';
 import { localDomain, mailGateway, trustedNetwork } from '../api/index.ts';
 import { lint } from '../operator/lint.ts';
+import { render } from '../operator/render.ts';
 import { GatewayMetrics } from '../gateway/metrics.ts';
 import { OperatorMetrics } from '../operator/metrics.ts';
 
@@ -134,6 +135,25 @@ describe('Helm chart', () => {
     const ld = objs.find((o) => o.kind === 'LocalDomain')!;
     const tn = objs.find((o) => o.kind === 'TrustedNetwork')!;
     assert.deepEqual(lint([mailGateway.parse(gw)], [localDomain.parse(ld)], [trustedNetwork.parse(tn)]), [], 'the example follows its scheme without findings');
+  });
+
+  it('the example gateway autoscaled: by the operator\'s autopilot, or by an HPA the chart renders, to which the operator leaves the count', (t) => {
+    if (noHelm(t)) return;
+    const withAutoscaling = (mode: string) => objects(renderChart({ ...allOn, exampleGateway: { ...(allOn.exampleGateway as Json), autoscaling: { enabled: true, mode, minReplicas: 2, maxReplicas: 5 } } }, undefined, WITH_CRDS));
+    const byOperator = withAutoscaling('Operator');
+    const gw = mailGateway.parse(byOperator.find((o) => o.kind === 'MailGateway'));
+    assert.deepEqual([gw.spec.autoscaling?.mode, gw.spec.autoscaling?.minReplicas, gw.spec.autoscaling?.maxReplicas], ['Operator', 2, 5]);
+    assert.ok(!byOperator.some((o) => o.kind === 'HorizontalPodAutoscaler'));
+    const stsOf = (g: typeof gw) => render(g, [], []).objects.find((o) => o.kind === 'StatefulSet') as { spec: Json };
+    assert.equal(stsOf(gw).spec.replicas, 2, 'the operator starts at minReplicas');
+
+    const byHpa = withAutoscaling('HorizontalPodAutoscaler');
+    const hpa = byHpa.find((o) => o.kind === 'HorizontalPodAutoscaler')!;
+    assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'StatefulSet', name: `${gw.metadata.name}-gateway` });
+    assert.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas, hpa.spec.metrics[0].resource.target.averageUtilization], [2, 5, 70]);
+    const hpaGw = mailGateway.parse(byHpa.find((o) => o.kind === 'MailGateway'));
+    assert.ok(!('replicas' in stsOf(hpaGw).spec), 'no replica count in the StatefulSet the operator applies: the HPA owns it');
+    assert.throws(() => helmTemplate({ exampleGateway: { autoscaling: { mode: 'Keda' } } }), /autoscaling\/mode/);
   });
 
   it('RBAC in the chart is the operator\'s RBAC (deploy/rbac.yaml), besides the two roles for people (mail viewer, mail operator)', (t) => {

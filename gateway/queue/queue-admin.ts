@@ -59,17 +59,25 @@ export class QueueAdmin {
     }).sort((a, b) => a.arrival.localeCompare(b.arrival) || a.id.localeCompare(b.id));
   }
 
-  /** Queue depth by state and the oldest message's age, for metrics. */
-  stats(now = this.now()): { byState: Record<string, number>; oldestSeconds: number } {
+  /**
+   * Queue depth by state, the oldest message's age, and the backlog: the
+   * oldest message still waiting for its first delivery attempt (pending),
+   * which grows when the gateway cannot keep up (the autopilot's signal;
+   * deferred mail waits for its next hop, not for the gateway).
+   */
+  stats(now = this.now()): { byState: Record<string, number>; oldestSeconds: number; backlogSeconds: number } {
     const byState: Record<string, number> = { active: 0, deferred: 0, held: 0, pending: 0 };
     let oldest = now;
+    let oldestPending = now;
     for (const m of this.spool.messages()) {
       const s = stateOf(m);
       const state = this.scheduler.isActive(m.id) ? 'active' : s.held ? 'held' : s.attempts > 0 ? 'deferred' : 'pending';
       byState[state] = (byState[state] ?? 0) + 1;
-      oldest = Math.min(oldest, Date.parse(m.envelope.receivedAt));
+      const at = Date.parse(m.envelope.receivedAt);
+      oldest = Math.min(oldest, at);
+      if (state === 'pending') oldestPending = Math.min(oldestPending, at);
     }
-    return { byState, oldestSeconds: (now - oldest) / 1000 };
+    return { byState, oldestSeconds: (now - oldest) / 1000, backlogSeconds: Math.max(0, now - oldestPending) / 1000 };
   }
 
   /** Retry now (all messages, or the given ones); held messages stay held. */
