@@ -104,11 +104,12 @@ export class Autopilot {
 
     const sts = this.o.statefulSet(namespace, `${meta.name}-gateway`) as { spec?: { replicas?: number; template?: { spec?: { containers?: { resources?: { requests?: Obj } }[] } } }; status?: { replicas?: number; currentReplicas?: number; readyReplicas?: number } } | undefined;
     const request = cpuCores(sts?.spec?.template?.spec?.containers?.[0]?.resources?.requests?.cpu) ?? 1;
-    const readings = await this.sample(namespace, meta.name);
+    const { readings, pods } = await this.sample(namespace, meta.name);
     const signals = this.signals(readings, mem, request, now);
     mem.history = prune([...mem.history, recommend(current, signals, s, now)], s, now);
-    // Settled: the StatefulSet has exactly the pods it is asked for (a retiring pod is gone).
-    const settled = !!sts && (sts.status?.replicas ?? 0) === (sts.spec?.replicas ?? -1);
+    // Settled: the StatefulSet has exactly the pods it is asked for, none of them still terminating (a retiring pod hands its queue over until it is gone).
+    const wanted = sts?.spec?.replicas ?? -1;
+    const settled = !!sts && (sts.status?.replicas ?? 0) === wanted && pods.total === wanted && pods.terminating === 0;
     const d = decide(current, mem.history, mem.lastScaleAt, settled, s, now);
     const next = {
       replicas: d.replicas, desiredReplicas: mem.history.at(-1)!.replicas, reason: d.reason,
@@ -129,8 +130,8 @@ export class Autopilot {
     }
   }
 
-  /** Every running gateway pod's reading (pods that do not answer are left out). */
-  private async sample(namespace: string, name: string): Promise<Map<string, PodReading>> {
+  /** Every running gateway pod's reading (pods that do not answer are left out), and how many pods there are and are terminating. */
+  private async sample(namespace: string, name: string): Promise<{ readings: Map<string, PodReading>; pods: { total: number; terminating: number } }> {
     const selector = Object.entries(selectorLabels({ metadata: { name } } as MailGateway)).map(([k, v]) => `${k}=${v}`).join(',');
     const pods = await this.o.api.core.listNamespacedPod({ namespace, labelSelector: selector });
     const out = new Map<string, PodReading>();
@@ -139,7 +140,7 @@ export class Autopilot {
       const r = await scrape(`http://${ip.includes(':') ? `[${ip}]` : ip}:${this.o.metricsPort}/metrics`);
       if (r) out.set(p.metadata!.name!, r);
     }));
-    return out;
+    return { readings: out, pods: { total: pods.items.length, terminating: pods.items.filter((p) => p.metadata?.deletionTimestamp).length } };
   }
 
   private signals(readings: Map<string, PodReading>, mem: Memory, requestCores: number, now: number): Signals {

@@ -26,11 +26,11 @@ function sum(text: string, name: string): number | undefined {
 
 /** The signals in a scrape; undefined when it is not a mailgw gateway's. Pure. */
 export function parseReading(text: string): PodReading | undefined {
-  const cpu = sum(text, 'mailgw_gateway_process_cpu_seconds_total');
+  const cpu = sum(text, 'mailgw_gateway_process_process_cpu_seconds_total');
   if (cpu === undefined) return undefined;
   return {
     backlogSeconds: sum(text, 'mailgw_gateway_queue_backlog_seconds') ?? 0,
-    cpuSeconds: cpu + (sum(text, 'mailgw_gateway_supervisor_process_cpu_seconds_total') ?? 0),
+    cpuSeconds: cpu + (sum(text, 'mailgw_gateway_supervisor_process_process_cpu_seconds_total') ?? 0),
     connections: sum(text, 'mailgw_gateway_connections_open') ?? 0,
     queued: sum(text, 'mailgw_gateway_queue_messages') ?? 0,
   };
