@@ -22,7 +22,7 @@ export const HELP: Record<string, string> = {
       --listen HOST:PORT         SMTP listener (default 0.0.0.0:2525)
       --state-dir DIR            spool, backup store, admin socket (default /var/spool/mailgw)
       --config-poll DURATION     how often to look for a changed config (default 2s)
-      --workers N                worker processes sharing the SMTP port, each with its own spool (default: the container's CPU limit, else the CPUs)
+      --workers N                worker processes sharing the SMTP port, each with its own spool (default: the container's CPU limit, else the CPUs; at most one per 512 MiB of its memory limit)
       --metrics-address HOST:PORT  /metrics, /healthz, /readyz (not served when absent)
       --ops-listen HOST:PORT     the operations API; each caller's token and permissions checked by the API server (SelfSubjectReview, SelfSubjectAccessReview)
       --ops-token-file FILE      instead: fixed tokens, one per line: TOKEN USER view[,operate][,release]

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpusFromCpuMax, defaultWorkers } from './worker-count.ts';
+import { cpusFromCpuMax, defaultWorkers, workersForMemoryMax } from './worker-count.ts';
 
 it('cpusFromCpuMax: a limit rounded up; no limit, garbage or zero is no answer', () => {
   assert.equal(cpusFromCpuMax('200000 100000\n'), 2);
@@ -14,13 +14,22 @@ it('cpusFromCpuMax: a limit rounded up; no limit, garbage or zero is no answer',
   assert.equal(cpusFromCpuMax('two cpus'), undefined);
 });
 
-it('defaultWorkers: the cgroup limit, capped by the CPUs there are; without a cgroup file, the CPUs', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mailgw-cpumax-'));
-  const file = join(dir, 'cpu.max');
-  writeFileSync(file, '400000 100000\n');
-  assert.equal(defaultWorkers(file, 8), 4);
-  assert.equal(defaultWorkers(file, 2), 2);
-  writeFileSync(file, 'max 100000\n');
-  assert.equal(defaultWorkers(file, 3), 3);
+it('workersForMemoryMax: one worker per 512 MiB of the limit, at least one; no limit is no answer', () => {
+  assert.equal(workersForMemoryMax(`${2 * 1024 ** 3}\n`), 4);
+  assert.equal(workersForMemoryMax(`${1024 ** 3}`), 2, 'the rendered pod\'s default limit (1 GiB)');
+  assert.equal(workersForMemoryMax(`${256 * 1024 ** 2}`), 1);
+  assert.equal(workersForMemoryMax('max\n'), undefined);
+});
+
+it('defaultWorkers: the CPU limit, capped by the CPUs there are and by the memory limit; without cgroup files, the CPUs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailgw-cgroup-'));
+  writeFileSync(join(dir, 'cpu.max'), '400000 100000\n');
+  assert.equal(defaultWorkers(dir, 8), 4);
+  assert.equal(defaultWorkers(dir, 2), 2);
+  writeFileSync(join(dir, 'memory.max'), `${1024 ** 3}\n`);
+  assert.equal(defaultWorkers(dir, 8), 2, 'a 1 GiB container runs two, whatever its CPUs');
+  writeFileSync(join(dir, 'cpu.max'), 'max 100000\n');
+  writeFileSync(join(dir, 'memory.max'), 'max\n');
+  assert.equal(defaultWorkers(dir, 3), 3);
   assert.equal(defaultWorkers(join(dir, 'missing'), 6), 6);
 });
