@@ -296,7 +296,7 @@ async function main(): Promise<void> {
   lines.push('## Idle connections', '', `${idle.opened} idle connections held open: mailgw RSS ${fmt(idle.rss / 1024 / 1024)} MiB; a normal message during them: ${idle.messageOk ? 'accepted' : 'FAILED'}.`, '');
   process.stderr.write('operator\n');
   const op = await operatorBulk();
-  if (op) lines.push('## Operator', '', `1,000 LocalDomains created at once (on a real kube-apiserver, the operator as its ServiceAccount): creating them over HTTP took ${fmt(op.createMs)} ms; the ConfigMap listed all 1,000 ${fmt(op.convergeMs)} ms after the first create (${fmt(op.afterLastMs)} ms after the last), with ${op.writes} ConfigMap writes.`, '');
+  if (op) lines.push('## Operator', '', `1,000 LocalDomains created at once (on a real kube-apiserver, the operator as its ServiceAccount): creating them over HTTP took ${fmt(op.createMs)} ms; the ConfigMap listed all 1,000 ${fmt(op.convergeMs)} ms after the first create (${fmt(op.afterLastMs)} ms after the last), with ${op.writes} ConfigMap write${op.writes === 1 ? "" : "s"}.`, '');
   if (memory) lines.push(memory, '');
   if (scale) lines.push(scale, '');
   if (notes) lines.push(notes, '');

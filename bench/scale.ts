@@ -74,7 +74,7 @@ async function gatewayFigures(n: number, configMaps: Json[], changed: Json[]): P
   const volume = new ConfigMapVolume(join(dir, 'config'));
   volume.write(configMaps);
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'gateway', '--config', volume.dir, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--config-poll', '200ms'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailgw.js'), 'gateway', '--config', volume.dir, '--listen', '127.0.0.1:0', '--state-dir', join(dir, 'state'), '--config-poll', '200ms', '--workers', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Record<string, unknown>[] = [];
   const port = await new Promise<number>((resolve) => collectJsonLines(proc.stdout!, lines, (l) => l.event === 'listening' && resolve(l.port as number)));
   const startMs = performance.now() - t0;
@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     '<!-- scale:begin (npm run bench:scale) -->',
     '## Local domains at hosting-provider scale',
     '',
-    `One gateway with N LocalDomains (issue 19), beside Postfix with the same domains in \`relay_domains = hash:…\`. Render: the operator's render in-process (config, lint, gzip and split, objects); Postfix: \`postmap\`. ConfigMaps: how many, and the largest rendered object (the API server takes up to 1 MiB). Convergence: on the real kube-apiserver, from the last LocalDomain created until the ConfigMaps hold all of them. Gateway: \`mailgw gateway\` from the rendered ConfigMaps: start-up to listening, RSS; a reload to a version with one domain added (loaded in a worker and parsed in slices, then swapped), peak RSS, and the slowest RCPT a session in flight got during it. RCPT: milliseconds for the last domain of the table, median / p99 of 500 on one session. Machine: ${m.cpu}, ${m.cores} cores, load at start ${m.load}. ${new Date().toISOString().slice(0, 10)}.`,
+    `One gateway with N LocalDomains (issue 19), beside Postfix with the same domains in \`relay_domains = hash:…\`. Render: the operator's render in-process (config, lint, gzip and split, objects); Postfix: \`postmap\`. ConfigMaps: how many, and the largest rendered object (the API server takes up to 1 MiB). Convergence: on the real kube-apiserver, from the last LocalDomain created until the ConfigMaps hold all of them. Gateway: \`mailgw gateway --workers 1\` from the rendered ConfigMaps: start-up to listening, RSS; a reload to a version with one domain added (loaded in a worker and parsed in slices, then swapped), peak RSS, and the slowest RCPT a session in flight got during it. RCPT: milliseconds for the last domain of the table, median / p99 of 500 on one session. Machine: ${m.cpu}, ${m.cores} cores, load at start ${m.load}. ${new Date().toISOString().slice(0, 10)}.`,
     '',
     '| domains | render ms | ConfigMaps · largest | convergence ms | start ms | RSS MiB | reload ms (load + swap) | peak RSS MiB | slowest RCPT in reload ms | RCPT ms mailgw | postmap ms | RCPT ms Postfix |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
