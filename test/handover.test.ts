@@ -135,9 +135,16 @@ describe('handover on scale-down', () => {
     }
   });
 
-  it('a pod with two workers hands over every worker\'s queue', { timeout: 90_000 }, async () => {
+  it('a pod with two workers hands over every worker\'s queue', { timeout: 90_000 }, async (t) => {
     const state = join(dir, 'retiring-workers');
     const gw = await startMailgw(gatewayArgs(state, ['--handover-peers', `127.0.0.1:${peerHandoverPort}`, '--workers', '2']));
+    // A failed assertion must not leave the pod running (the test file would never end).
+    t.after(async () => {
+      if (gw.proc.exitCode === null && gw.proc.signalCode === null) {
+        gw.proc.kill('SIGKILL');
+        await gw.exited;
+      }
+    });
     // Each submission is a connection of its own: the kernel spreads them over both workers.
     const sent = await queueDeferred(gw, state, 16, 'workers');
     const byWorker = new Set(gw.lines.filter((l) => l.event === 'message' && l.code === 250).map((l) => l.worker));

@@ -91,7 +91,7 @@ describe('a pod with several worker processes', () => {
     }
   });
 
-  it('one process, then three workers, then one: each queue moves on (the one-process spool to worker 0, stranded spools drained), each message delivered once', { timeout: 120_000 }, async () => {
+  it('one process, then three workers, then one: each queue moves on (the one-process spool to worker 0, stranded spools drained), each message delivered once', { timeout: 120_000 }, async (t) => {
     let down = true;
     const internal = await startSink({ rcpt: () => (down ? refuse(451, '4.3.0 try later') : null) });
     const dir = tempDir('mailgw-workers-scale-');
@@ -115,6 +115,11 @@ describe('a pod with several worker processes', () => {
     };
 
     let gw = await run(1);
+    // Whatever fails, no pod is left running (the test file would never end).
+    t.after(async () => {
+      if (gw.proc.exitCode === null && gw.proc.signalCode === null) await stop(gw);
+      await internal.close();
+    });
     await queue(gw, 6, 'one');
     assert.equal(await stop(gw), 0);
     assert.ok(existsSync(join(state, 'spool')), 'one process: the state directory itself');
@@ -128,19 +133,14 @@ describe('a pod with several worker processes', () => {
 
     down = false;
     gw = await run(1);
-    try {
-      // Workers 1 and 2 no longer run: their spools are handed to worker 0, which delivers them.
-      await eventually('both stranded spools drained', () => gw.lines.filter((l) => l.event === 'stranded-drained').length === 2, 60_000, 200);
-      for (const l of gw.lines.filter((x) => x.event === 'stranded-drained')) assert.equal(l.left, 0, JSON.stringify(l));
-      await internal.waitFor(42, 60_000);
-      await eventually('the queue drains', async () => (await queueOf(state)).length === 0, 30_000, 200);
-      assert.deepEqual(subjectsOf(internal.messages).sort(), [...subjects].sort(), 'each message delivered exactly once');
-      assert.ok(!existsSync(join(workerStateDir(state, 1), 'spool')) && !existsSync(join(workerStateDir(state, 2), 'spool')), 'the drained spools are gone');
-      assert.equal(await stop(gw), 0);
-    } finally {
-      if (gw.proc.exitCode === null) await stop(gw);
-      await internal.close();
-    }
+    // Workers 1 and 2 no longer run: their spools are handed to worker 0, which delivers them.
+    await eventually('both stranded spools drained', () => gw.lines.filter((l) => l.event === 'stranded-drained').length === 2, 60_000, 200);
+    for (const l of gw.lines.filter((x) => x.event === 'stranded-drained')) assert.equal(l.left, 0, JSON.stringify(l));
+    await internal.waitFor(42, 60_000);
+    await eventually('the queue drains', async () => (await queueOf(state)).length === 0, 30_000, 200);
+    assert.deepEqual(subjectsOf(internal.messages).sort(), [...subjects].sort(), 'each message delivered exactly once');
+    assert.ok(!existsSync(join(workerStateDir(state, 1), 'spool')) && !existsSync(join(workerStateDir(state, 2), 'spool')), 'the drained spools are gone');
+    assert.equal(await stop(gw), 0);
   });
 
   it('a second pod cannot share the port: workers share it with each other, not with strangers', { timeout: 60_000 }, async () => {

@@ -11,7 +11,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 export interface MailgwProcess {
   proc: ChildProcess;
   lines: Record<string, unknown>[];
-  /** The SMTP port from the `listening` line. */
+  /** The SMTP port from the `listening` line (of the pod: with several workers, once every worker listens). */
   port: number;
   exited: Promise<number | null>;
   waitFor(event: string, count?: number, timeoutMs?: number): Promise<Record<string, unknown>>;
@@ -50,7 +50,8 @@ export async function startMailgw(args: string[], env: Record<string, string> = 
   const exited = new Promise<number | null>((r) => proc.once('exit', r));
   const port = await new Promise<number>((resolve, reject) => {
     collectJsonLines(proc.stdout!, lines, (line) => {
-      if (line.event === 'listening') resolve(line.port as number);
+      // A worker's own line names it; the pod's (or a lone process's) does not, and comes once every worker listens.
+      if (line.event === 'listening' && line.worker === undefined) resolve(line.port as number);
     });
     void exited.then((code) => reject(new Error(`mailgw exited early with ${code}`)));
   });
