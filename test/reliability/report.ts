@@ -22,7 +22,7 @@ const MUST_BE_ZERO = ['lost', 'relayed', 'crashes', 'otherReplies', 'leftInSpool
 
 const started = Date.now();
 const load0 = loadavg()[0]!;
-const runner = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=3600000', ...files.map((f) => join('test/reliability', f))], {
+const runner = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=3600000', '--test-force-exit', ...files.map((f) => join('test/reliability', f))], {
   cwd: ROOT,
   env: { ...process.env, MAILGW_RELIABILITY: mode, MAILGW_RELIABILITY_RESULTS: resultsDir, MAILGW_REQUIRE_ALL: process.env.MAILGW_REQUIRE_ALL ?? '1' },
   stdio: ['ignore', 'pipe', 'inherit'],
