@@ -38,8 +38,12 @@ export interface AutopilotOptions {
 }
 
 interface Memory {
+  /** The count this leader last decided: the informer's copy of the status may not show it yet. */
+  replicas?: number | undefined;
   history: Recommendation[];
   cpu: Map<string, { seconds: number; at: number }>;
+  /** What this leader last wrote into status.autoscaling. */
+  written?: { replicas?: number; desiredReplicas?: number; reason?: string } | undefined;
   lastScaleAt?: number | undefined;
 }
 
@@ -98,9 +102,9 @@ export class Autopilot {
     if (!parsed.success || !parsed.data.spec.autoscaling) return; // an invalid spec is the reconcile's to report (Degraded)
     const s = autoscaleSpec(parsed.data.spec.autoscaling);
     const status = (raw.status ?? {}) as { autoscaling?: { replicas?: number; lastScaleTime?: string } & Obj };
-    const current = status.autoscaling?.replicas ?? s.minReplicas;
-    const mem = this.memory.get(key) ?? { history: [], cpu: new Map(), lastScaleAt: status.autoscaling?.lastScaleTime ? Date.parse(status.autoscaling.lastScaleTime) : undefined };
+    const mem: Memory = this.memory.get(key) ?? { history: [], cpu: new Map(), lastScaleAt: status.autoscaling?.lastScaleTime ? Date.parse(status.autoscaling.lastScaleTime) : undefined };
     this.memory.set(key, mem);
+    const current = mem.replicas ?? status.autoscaling?.replicas ?? s.minReplicas;
 
     const sts = this.o.statefulSet(namespace, `${meta.name}-gateway`) as { spec?: { replicas?: number; template?: { spec?: { containers?: { resources?: { requests?: Obj } }[] } } }; status?: { replicas?: number; currentReplicas?: number; readyReplicas?: number } } | undefined;
     const request = cpuCores(sts?.spec?.template?.spec?.containers?.[0]?.resources?.requests?.cpu) ?? 1;
@@ -117,13 +121,15 @@ export class Autopilot {
       backlogSeconds: Math.round(signals.backlogSeconds * 10) / 10, ...(signals.cpuUtilization !== undefined ? { cpuUtilization: Math.round(signals.cpuUtilization) } : {}),
       connections: signals.connections, queued: signals.queued, sampledPods: signals.sampledPods,
     };
-    const before = status.autoscaling ?? {};
+    const before = mem.written ?? status.autoscaling ?? {};
     // Written when the decision or its reason changed (not at every sample: the signals alone would rewrite the status each round).
     if (d.changed || before.replicas !== next.replicas || before.desiredReplicas !== next.desiredReplicas || before.reason !== next.reason) {
       await this.o.api.patchStatus('mailgateways', namespace, meta.name, { autoscaling: next });
+      mem.written = next;
     }
     if (d.changed) {
       mem.lastScaleAt = now;
+      mem.replicas = d.replicas;
       this.o.logger.info({ event: 'autoscaled', gateway: key, from: current, to: d.replicas, reason: d.reason }, `autopilot: ${key} ${current} → ${d.replicas} pods`);
       await this.o.api.event({ kind: 'MailGateway', namespace, name: meta.name, uid: meta.uid }, 'Normal', 'Scaled', `${current} → ${d.replicas} gateway pods: ${d.reason}`, new Date(now));
       this.o.reconcile(key);

@@ -225,10 +225,13 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
     findings,
     invalid,
     selector,
-    autoscaled,
   }, ctx.now().toISOString());
-  if (canonical(prev) !== canonical(status)) {
-    await ctx.api.writeStatus('mailgateways', namespace, name, status as Obj, prev as Obj | undefined);
+  // status.autoscaling is the autopilot's (autopilot.ts): never written from here, where it may be a moment stale (that
+  // would undo a decision); cleared once spec.autoscaling is gone.
+  const prevOwn = prev ? Object.fromEntries(Object.entries(prev).filter(([k]) => k !== 'autoscaling')) : undefined;
+  const previous = (autoscaled ? prevOwn : prev) as Obj | undefined;
+  if (canonical(autoscaled ? prevOwn : prev) !== canonical(status)) {
+    await ctx.api.writeStatus('mailgateways', namespace, name, status as Obj, previous);
     const involved = { kind: 'MailGateway', namespace, name, uid: gwMeta.uid };
     const wasDegraded = prev?.conditions?.find((c) => c.type === 'Degraded')?.status === 'True';
     if (invalid && !wasDegraded) await ctx.api.event(involved, 'Warning', 'Degraded', invalid, ctx.now());

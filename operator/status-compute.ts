@@ -26,8 +26,6 @@ export interface GatewayObservation {
   /** A spec that can never work (schema or lint error): the message. */
   invalid?: string | undefined;
   selector: string;
-  /** The autopilot's decision (operator/autopilot.ts writes it; kept while spec.autoscaling is on). */
-  autoscaled?: boolean | undefined;
 }
 
 /** The status holds at most this many findings (the CRD's maxItems); errors first. */
@@ -79,7 +77,6 @@ export function gatewayStatus(prev: GatewayStatus | undefined, o: GatewayObserva
     networks: o.networks,
     ...(o.configHash ? { configHash: o.configHash } : prev?.configHash ? { configHash: prev.configHash } : {}),
     ...(o.findings.length > 0 ? { lint: statusLint(o.findings) } : {}),
-    ...(o.autoscaled && prev?.autoscaling ? { autoscaling: prev.autoscaling } : {}),
   };
 }
 

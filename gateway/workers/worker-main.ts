@@ -57,7 +57,13 @@ function stop(retire?: Extract<ToWorker, { kind: 'stop' }>['retire']): Promise<v
     let result: HandoverResult | undefined;
     if (gateway) {
       gateway.runtime.logger.info({ event: 'shutdown', retiring: Boolean(retire) }, 'worker stopping');
-      result = await gateway.close(retire);
+      try {
+        result = await gateway.close(retire);
+      } catch (err) {
+        // What is queued stays in this worker's spool for its next start.
+        gateway.runtime.logger.error({ event: 'shutdown', err: (err as Error).message }, 'worker stop failed');
+        return finish({ kind: 'stopped', left: gateway.runtime.spool.size }, 1);
+      }
     }
     finish({ kind: 'stopped', left: result?.left ?? 0 }, 0);
   })();
