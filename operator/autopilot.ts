@@ -18,7 +18,7 @@ import { parseDuration } from '../api/index.ts';
 import type { K8sApi } from './k8s-api.ts';
 import { decide, prune, recommend, type AutoscaleSpec, type Recommendation, type Signals } from './autoscale-decide.ts';
 import { cpuCores, scrape, type PodReading } from './pod-metrics.ts';
-import { selectorLabels } from './render-objects.ts';
+import { podSelector } from './render-objects.ts';
 import { mailGateway, type MailGateway } from '../api/index.ts';
 
 type Obj = Record<string, unknown>;
@@ -138,8 +138,7 @@ export class Autopilot {
 
   /** Every running gateway pod's reading (pods that do not answer are left out), and how many pods there are and are terminating. */
   private async sample(namespace: string, name: string): Promise<{ readings: Map<string, PodReading>; pods: { total: number; terminating: number } }> {
-    const selector = Object.entries(selectorLabels({ metadata: { name } } as MailGateway)).map(([k, v]) => `${k}=${v}`).join(',');
-    const pods = await this.o.api.core.listNamespacedPod({ namespace, labelSelector: selector });
+    const pods = await this.o.api.core.listNamespacedPod({ namespace, labelSelector: podSelector(name) });
     const out = new Map<string, PodReading>();
     await Promise.all(pods.items.filter((p) => p.status?.phase === 'Running' && p.status.podIP && !p.metadata?.deletionTimestamp).map(async (p) => {
       const ip = p.status!.podIP!;

@@ -24,7 +24,7 @@ import type { K8sApi } from './k8s-api.ts';
 import type { Finding } from './lint.ts';
 import { render } from './render.ts';
 import type { StatusWriter } from './status-writer.ts';
-import { handoverSecret, selectorLabels } from './render-objects.ts';
+import { handoverSecret, podSelector, replicasOf } from './render-objects.ts';
 import { attachedStatus, gatewayStatus, type GatewayStatus } from './status-compute.ts';
 
 type Obj = Record<string, unknown>;
@@ -209,22 +209,20 @@ export async function reconcile(ctx: ReconcileContext, key: string): Promise<boo
   const prev = raw.status as GatewayStatus | undefined;
   const stsName = `${name}-gateway`;
   const sts = ctx.view.owned('StatefulSet', namespace, stsName) as { metadata?: { generation?: number }; status?: Record<string, number> } | undefined;
-  const spec = (raw.spec ?? {}) as { replicas?: number; autoscaling?: { mode?: string; minReplicas?: number } };
+  const spec = (raw.spec ?? {}) as { replicas?: number; autoscaling?: { mode?: string } };
   const autoscaled = !!spec.autoscaling && (spec.autoscaling.mode ?? 'Operator') === 'Operator';
   const hash = !invalid ? rendered?.configHash : undefined;
-  const selector = Object.entries(selectorLabels({ metadata: { name } } as MailGateway)).map(([k, v]) => `${k}=${v}`).join(',');
   const status = gatewayStatus(prev, {
     generation: gwMeta.generation ?? 0,
-    // Autoscaled: what the autopilot decided (or the HPA set on the StatefulSet).
-    replicasWanted: autoscaled ? (raw.status as GatewayStatus | undefined)?.autoscaling?.replicas ?? spec.autoscaling!.minReplicas ?? 2
-      : spec.autoscaling ? ((sts as { spec?: { replicas?: number } } | undefined)?.spec?.replicas ?? spec.autoscaling.minReplicas ?? 2) : spec.replicas ?? 2,
+    // As rendered (the autopilot's decision included); with an HPA, what it set on the StatefulSet.
+    replicasWanted: (gwParsed.success ? replicasOf(gwParsed.data) : spec.replicas) ?? (sts as { spec?: { replicas?: number } } | undefined)?.spec?.replicas ?? 2,
     statefulSet: sts ? { generation: sts.metadata?.generation ?? 0, status: sts.status ?? {} } : undefined,
     domains: invalid ? 0 : (rendered?.gatewayConfig.localDomains.length ?? 0),
     networks: invalid ? 0 : (rendered ? new Set(rendered.gatewayConfig.trustedNetworks.map((t) => t.source)).size : 0),
     configHash: hash,
     findings,
     invalid,
-    selector,
+    selector: podSelector(name),
   }, ctx.now().toISOString());
   // status.autoscaling is the autopilot's (autopilot.ts): never written from here, where it may be a moment stale (that
   // would undo a decision); cleared once spec.autoscaling is gone.

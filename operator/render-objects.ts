@@ -39,6 +39,11 @@ export function selectorLabels(gw: MailGateway): Record<string, string> {
   return { 'app.kubernetes.io/name': 'mailgw', 'app.kubernetes.io/instance': gw.metadata.name, 'app.kubernetes.io/component': 'gateway' };
 }
 
+/** The gateway pods' label selector as a query (`k=v,k=v`): the scale subresource's status.selector, and how the autopilot lists the pods. */
+export function podSelector(name: string): string {
+  return Object.entries(selectorLabels({ metadata: { name } } as MailGateway)).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
 function labels(gw: MailGateway): Record<string, string> {
   return { ...selectorLabels(gw), 'app.kubernetes.io/part-of': 'mailgw', 'app.kubernetes.io/managed-by': 'mailgw-operator' };
 }

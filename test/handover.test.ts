@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildConfig, tempDir } from './helpers/config.ts';
 import { closedPort } from './helpers/ports.ts';
-import { queueCli, startMailgw, type MailgwProcess } from './helpers/mailgw-process.ts';
+import { queueCli, queueEntries, startMailgw, type MailgwProcess } from './helpers/mailgw-process.ts';
 import { startSink } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
 import { SmtpDialog } from './helpers/smtp-dialog.ts';
@@ -29,11 +29,7 @@ const TOKEN = 'test-handover-token-0123456789abcdef';
 
 interface QueueEntry { id: string; arrival: string; held: boolean; attempts: number; recipients: { address: string; status: string }[] }
 
-async function queueOf(stateDir: string): Promise<QueueEntry[]> {
-  const r = await queueCli(stateDir, 'list', '--output', 'json');
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as QueueEntry[];
-}
+const queueOf = (stateDir: string) => queueEntries<QueueEntry>(stateDir);
 
 describe('handover on scale-down', () => {
   let dir: string;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildConfig, tempDir } from './helpers/config.ts';
-import { queueCli, startMailgw, type MailgwProcess } from './helpers/mailgw-process.ts';
+import { queueCli, queueEntries, startMailgw, type MailgwProcess } from './helpers/mailgw-process.ts';
 import { refuse, startSink } from './helpers/sink.ts';
 import { submit } from './helpers/submit.ts';
 import { eventually } from './helpers/wait.ts';
@@ -18,11 +18,7 @@ import { workerStateDir } from '../gateway/workers/worker-layout.ts';
 
 interface QueueEntry { id: string; attempts: number }
 
-async function queueOf(stateDir: string): Promise<QueueEntry[]> {
-  const r = await queueCli(stateDir, 'list', '--output', 'json');
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as QueueEntry[];
-}
+const queueOf = (stateDir: string) => queueEntries<QueueEntry>(stateDir);
 
 /** Which worker took each accepted message (its `message` line). */
 const takenBy = (gw: MailgwProcess) => new Map(gw.lines.filter((l) => l.event === 'message' && l.code === 250).map((l) => [l.qid as string, l.worker as number]));

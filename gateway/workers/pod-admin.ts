@@ -15,9 +15,9 @@
  * Who asked travels along (admin-server.ts ACTOR_HEADER), so each worker logs
  * the action with the real actor into the message's timeline.
  */
-import { request } from 'node:http';
 import type { Logger } from 'pino';
 import { ACTOR_HEADER, RAW_HEADER } from '../admin/admin-server.ts';
+import { askAdminSocket } from '../admin/admin-socket-client.ts';
 import { configView, type AdminReply, type AdminRequest, type AdminRouter } from '../admin/admin-routes.ts';
 import { mergeNewestFirst } from '../admin/merge-pages.ts';
 
@@ -30,28 +30,7 @@ export interface WorkerEndpoint {
 type Json = Record<string, unknown>;
 
 function ask(socketPath: string, r: AdminRequest): Promise<AdminReply> {
-  return new Promise<AdminReply>((done, fail) => {
-    const req = request({
-      socketPath, method: r.method, path: `${r.url.pathname}${r.url.search}`,
-      headers: { [ACTOR_HEADER]: r.actor, [RAW_HEADER]: r.rawBackups ? '1' : '0' },
-      timeout: 30_000,
-    }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (data += d));
-      res.on('end', () => {
-        try {
-          done({ status: res.statusCode ?? 502, body: data ? JSON.parse(data) : {} });
-        } catch (err) {
-          fail(err as Error);
-        }
-      });
-      res.on('error', fail);
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
-    req.on('error', fail);
-    req.end();
-  });
+  return askAdminSocket(socketPath, r.method, `${r.url.pathname}${r.url.search}`, { [ACTOR_HEADER]: r.actor, [RAW_HEADER]: r.rawBackups ? '1' : '0' });
 }
 
 const unavailable = (w: WorkerEndpoint, why: string): AdminReply => ({ status: 503, body: { error: `worker ${w.index} ${why}` } });
@@ -80,7 +59,7 @@ function sumInto(into: Record<string, number>, from: unknown): void {
   for (const [k, v] of Object.entries((from ?? {}) as Record<string, unknown>)) if (typeof v === 'number') into[k] = (into[k] ?? 0) + v;
 }
 
-/** The pod's status from its workers' (pure, for the tests beside it). */
+/** The pod's status from its workers' (pure; pod-admin.test.ts). */
 export function podStatus(answers: readonly { index: number; status: number; body: Json }[]): Json {
   const ok = answers.filter((a) => a.status === 200);
   const byState: Record<string, number> = {};

@@ -77,3 +77,10 @@ export function queueCli(stateDir: string, ...args: string[]): Promise<{ status:
     });
   });
 }
+
+/** The queue of a running gateway (`mailgw queue list --output json`); throws when the command fails. */
+export async function queueEntries<T>(stateDir: string): Promise<T[]> {
+  const r = await queueCli(stateDir, 'list', '--output', 'json');
+  if (r.status !== 0) throw new Error(`mailgw queue list exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T[];
+}
